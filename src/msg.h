@@ -1,0 +1,84 @@
+/*
+ * mailcar - Copyright (c) 2026 The mailcar authors. ISC license, see LICENSE.
+ *
+ * The message: read in full before any connection is made, checked,
+ * normalised to CRLF, headers rewritten (Bcc removed, Date / Message-ID /
+ * From added), recipients extracted for -t.  The header block lives in
+ * memory (bounded), the body in an unlinked temporary file, so memory stays
+ * flat whatever the size.  The SMTP engine reads the canonical bytes back
+ * through msg_reader; dot-stuffing is the engine's job, not this module's.
+ */
+#ifndef MC_MSG_H
+#define MC_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "addr.h"
+#include "buf.h"
+#include "err.h"
+
+#define MSG_HEADER_MAX (1024 * 1024)   /* total header block; larger is an error */
+
+enum msg_tristate { MSG_AUTO = 0, MSG_ON, MSG_OFF };
+
+struct msg_opts {
+    bool dot_ends;            /* no -i: a line with a lone "." ends input */
+    bool extract_rcpts;       /* -t */
+    bool remove_bcc;          /* remove Bcc and Resent-Bcc (default true) */
+    enum msg_tristate set_from;   /* AUTO: add From: when missing */
+    enum msg_tristate set_date;   /* AUTO: add Date: when missing */
+    enum msg_tristate set_msgid;  /* AUTO: add Message-ID: when missing */
+    enum msg_tristate set_to;     /* ON: add "To: undisclosed-recipients:;" when no To/Cc */
+    const char *from_addr;    /* envelope sender, for an added From: (NULL/"" = none) */
+    const char *from_name;    /* -F / from_full_name, quoted or RFC 2047 encoded as needed */
+    const char *domain;       /* right-hand side of generated Message-IDs */
+    const char *tmpdir;       /* where the body spool goes (NULL: $TMPDIR or /tmp) */
+};
+
+struct msg {
+    struct buf head;          /* final header block, CRLF lines, ending with the empty line */
+    FILE *body;               /* unlinked temp file: body, CRLF lines, not dot-stuffed */
+    off_t body_size;
+    bool eightbit;            /* a byte >= 0x80 anywhere */
+    bool utf8_headers;        /* a byte >= 0x80 in the header block */
+    bool mime;                /* the message has a MIME-Version header */
+    bool qp_encoded;          /* msg_read re-encoded the body as quoted-printable */
+    struct addrlist rcpts;    /* with -t: recipients from the headers */
+    char *header_from;        /* first address of From:, or NULL */
+    char *message_id;         /* the Message-ID (given or added), or NULL */
+};
+
+/*
+ * Read a whole message from fd.  Refuses (MC_DATAERR, naming the line number)
+ * a bare CR, a NUL, a header line without a colon, a line over 998 octets in a
+ * MIME message.  A non-MIME message with a line over 998 octets is
+ * re-encoded as quoted-printable.  Local I/O failures are MC_IOERR.
+ */
+int msg_read(int fd, const struct msg_opts *o, struct msg *m, struct mc_err *err);
+
+/*
+ * Re-encode a non-MIME 8-bit message as quoted-printable for a server
+ * without 8BITMIME.  Returns -1 with MC_DATAERR for a MIME message with 8-bit
+ * content (it cannot be converted safely here).
+ */
+int msg_downgrade_7bit(struct msg *m, struct mc_err *err);
+
+/* Total octets msg_reader will produce. */
+off_t msg_size(const struct msg *m);
+
+/* Sequential access to the canonical message bytes (header block, then body). */
+struct msg_reader {
+    const struct msg *m;
+    size_t head_off;
+    bool body_started;
+};
+void msg_reader_init(struct msg_reader *r, const struct msg *m);
+/* Returns bytes read into p (0 at the end) or -1 with MC_IOERR. */
+ssize_t msg_reader_read(struct msg_reader *r, char *p, size_t n, struct mc_err *err);
+
+void msg_free(struct msg *m);
+
+#endif
