@@ -1,2 +1,42 @@
+/*
+ * mailcar - Copyright (c) 2026 The mailcar authors. ISC license, see LICENSE.
+ *
+ * Entry point: parse, run, map the error class to a sysexits status.
+ */
 #include "config.h"
-int main(void) { return 0; }
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "err.h"
+#include "send.h"
+
+int main(int argc, char **argv)
+{
+    struct mc_err err = {0};
+    struct cli o;
+    int rc;
+
+    /* A vanished server must be an error return, not a silent death. */
+    signal(SIGPIPE, SIG_IGN);
+    rc = cli_parse(argc, argv, &o, &err);
+    if (rc == 0 && o.mode == MODE_HELP) {
+        struct buf b;
+        buf_init(&b, BUF_NOLIMIT);
+        cli_help(&b);
+        fputs(b.data, stdout);
+        buf_release(&b);
+    } else if (rc == 0) {
+        rc = send_run(&o, stdout, stderr, &err);
+    }
+    cli_free(&o);
+    if (fflush(stdout) != 0 && rc == 0)
+        rc = mc_err_set(&err, MC_IOERR, "writing standard output failed");
+    if (rc == 0)
+        return 0;
+    fprintf(stderr, "mailcar: %s\n", err.msg);
+    return mc_class_exit(err.cls);
+}

@@ -1,2 +1,577 @@
-/* placeholder */
+/*
+ * mailcar - Copyright (c) 2026 The mailcar authors. ISC license, see LICENSE.
+ *
+ * The orchestration of one invocation; see send.h.  The order matters: the
+ * whole message is read and checked, and the envelope validated, before any
+ * connection is made, so a bad message or address never half-reaches a
+ * server.
+ */
 #include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "log.h"
+#include "msg.h"
+#include "net.h"
+#include "secret.h"
+#include "send.h"
+#include "settings.h"
+#include "smtp.h"
+#include "util.h"
+
+struct run {
+    const struct cli *o;
+    FILE *out;
+    FILE *errf;
+    struct conf conf;
+    struct account acc;
+    char why[160];
+    struct settings st;
+    struct log log;
+    char *from;               /* envelope sender, "" for null */
+    struct msg *msgs;
+    size_t nmsgs;
+    struct smtp_envelope *envs;   /* one per message, built before connecting */
+    struct addrlist *alls;        /* owns the envelope's addresses */
+    struct addrlist argv_rcpts;
+};
+
+static const char *user_config_path(char *buf, size_t len)
+{
+    const char *xdg = getenv("XDG_CONFIG_HOME");
+    const char *home = getenv("HOME");
+
+    if (xdg && *xdg) {
+        snprintf(buf, len, "%s/mailcar/config", xdg);
+        if (access(buf, F_OK) == 0)
+            return buf;
+    } else if (home) {
+        snprintf(buf, len, "%s/.config/mailcar/config", home);
+        if (access(buf, F_OK) == 0)
+            return buf;
+    }
+    if (home == NULL)
+        return NULL;
+    snprintf(buf, len, "%s/.mailcarrc", home);
+    return buf;
+}
+
+static int load_config(struct run *r, struct mc_err *err)
+{
+    char path[4096];
+    const char *user;
+
+    conf_init(&r->conf);
+    if (conf_load_file(&r->conf, SYSCONFDIR "/mailcar.conf", true, err) < 0)
+        return -1;
+    if (r->o->config)
+        return conf_load_file(&r->conf, r->o->config, false, err);
+    user = user_config_path(path, sizeof path);
+    return user ? conf_load_file(&r->conf, user, true, err) : 0;
+}
+
+/* Strip one pair of angle brackets; "<>" and MAILER-DAEMON are the null sender. */
+static char *sender_from_arg(const char *arg)
+{
+    size_t n = strlen(arg);
+
+    if (mc_streq_ci(arg, "MAILER-DAEMON"))
+        return mc_strdup("");
+    if (n >= 2 && arg[0] == '<' && arg[n - 1] == '>')
+        return mc_strndup(arg + 1, n - 2);
+    return mc_strdup(arg);
+}
+
+static int select_account(struct run *r, const char *from, struct mc_err *err)
+{
+    account_free(&r->acc);
+    if (conf_select(&r->conf, r->o->account, from, &r->acc, r->why, sizeof r->why, err) < 0)
+        return -1;
+    /* Command-line options win over every file. */
+    for (size_t i = 0; i < r->o->set.n; i++)
+        account_set(&r->acc, r->o->set.v[i].key, r->o->set.v[i].value, "command line", 0);
+    return settings_load(&r->st, &r->acc, err);
+}
+
+static void default_sender(struct run *r)
+{
+    struct passwd *pw = getpwuid(getuid());
+
+    free(r->from);
+    if (r->st.from)
+        r->from = mc_strdup(r->st.from);
+    else {
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s@%s", pw ? pw->pw_name : "nobody", r->st.domain);
+        r->from = mc_strdup(buf);
+    }
+}
+
+static int read_one(struct run *r, int fd, struct msg *m, struct mc_err *err)
+{
+    struct msg_opts mo = {
+        .dot_ends = r->o->dot_ends,
+        .extract_rcpts = r->o->extract || r->st.read_recipients,
+        .remove_bcc = r->st.remove_bcc,
+        .set_from = r->st.set_from,
+        .set_date = r->st.set_date,
+        .set_msgid = r->st.set_msgid,
+        .set_to = r->st.set_to,
+        .from_addr = r->from,
+        .from_name = r->o->fullname ? r->o->fullname : r->st.from_name,
+        .domain = r->st.domain,
+    };
+
+    return msg_read(fd, &mo, m, err);
+}
+
+static int read_messages(struct run *r, struct mc_err *err)
+{
+    size_t n = r->o->inputs.n ? r->o->inputs.n : 1;
+
+    r->msgs = mc_calloc(n, sizeof *r->msgs);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = r->o->inputs.n ? r->o->inputs.v[i] : NULL;
+        int fd = name ? open(name, O_RDONLY | O_CLOEXEC) : 0;
+        if (fd < 0)
+            return mc_err_set(err, MC_IOERR, "cannot open input '%s': %s", name, strerror(errno));
+        int rc = read_one(r, fd, &r->msgs[i], err);
+        if (fd > 0)
+            close(fd);
+        if (rc < 0)
+            return name ? mc_err_prefix(err, "%s", name) : -1;
+        r->nmsgs++;
+    }
+    return 0;
+}
+
+static int parse_argv_rcpts(struct run *r, struct mc_err *err)
+{
+    for (size_t i = 0; i < r->o->rcpts.n; i++) {
+        const char *a = r->o->rcpts.v[i];
+        if (a[0] == '-')
+            return mc_err_set(err, MC_USAGE, "recipient '%s' looks like an option; put it "
+                              "after '--' if it really is an address", a);
+        if (addr_parse_list(a, strlen(a), &r->argv_rcpts, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The envelope for message m: argv recipients, plus the headers' with -t. */
+static int build_envelope(struct run *r, struct msg *m, struct smtp_envelope *env,
+                          struct addrlist *all, struct mc_err *err)
+{
+    for (size_t i = 0; i < r->argv_rcpts.n; i++)
+        addrlist_add(all, r->argv_rcpts.v[i].addr, NULL);
+    for (size_t i = 0; i < m->rcpts.n; i++)
+        addrlist_add(all, m->rcpts.v[i].addr, NULL);
+    if (all->n == 0)
+        return mc_err_set(err, MC_USAGE, "no recipients: name them on the command line or use -t");
+    env->from = r->from;
+    env->smtputf8 = addr_is_utf8(r->from) || m->utf8_headers;
+    env->rcpts = mc_calloc(all->n, sizeof *env->rcpts);
+    env->nrcpts = all->n;
+    for (size_t i = 0; i < all->n; i++) {
+        if (addr_check(all->v[i].addr, "recipient", err) < 0)
+            return -1;
+        env->rcpts[i].addr = all->v[i].addr;
+        env->smtputf8 |= addr_is_utf8(all->v[i].addr);
+    }
+    return 0;
+}
+
+static void smtp_params_from(struct run *r, struct smtp_params *p, const char *secret)
+{
+    memset(p, 0, sizeof *p);
+    p->helo = r->st.domain;
+    p->tls = r->st.tls;
+    p->auth = r->st.auth;
+    p->auth_forced = r->st.auth_forced;
+    p->mech = r->st.mech;
+    p->creds.user = r->st.user;
+    p->creds.secret = secret;
+    p->creds.host = r->st.host;
+    p->creds.port = atoi(r->st.port);
+    p->have_client_cert = r->st.tlsp.cert_file != NULL;
+    p->partial_delivery = r->st.partial_delivery;
+    p->dsn_required = r->st.dsn_required;
+    p->chunking = true;
+    p->dsn_notify = r->o->dsn_notify ? r->o->dsn_notify : r->st.dsn_notify;
+    p->dsn_ret = r->o->dsn_ret ? r->o->dsn_ret : r->st.dsn_return;
+    p->dsn_envid = r->o->envid;
+    p->want_8bitmime = r->o->body && mc_streq_ci(r->o->body, "8BITMIME");
+    p->trace = log_trace;
+    p->trace_arg = &r->log;
+}
+
+static int open_session(struct run *r, struct conn *c, struct smtp_session *s,
+                        struct smtp_params *p, char **secret, struct mc_err *err)
+{
+    struct net_params np = {
+        .host = r->st.host,
+        .port = r->st.port,
+        .source_ip = r->st.source_ip,
+        .family = r->st.family,
+        .connect_timeout_ms = r->st.connect_timeout_s * 1000,
+        .lim = {.timeout_ms = r->st.timeout_s * 1000,
+                .deadline_ms = r->st.deadline_s ? net_now_ms() + r->st.deadline_s * 1000 : 0},
+        .implicit_tls = r->st.tls == SMTP_TLS_IMPLICIT,
+        .tls = r->st.tls == SMTP_TLS_NONE ? NULL : &r->st.tlsp,
+    };
+
+    if (r->st.host == NULL)
+        return mc_err_set(err, MC_CONFIG, "no server configured: add 'host NAME' to the "
+                          "configuration (account '%s') or use --host",
+                          r->acc.name ? r->acc.name : "default");
+    if (r->st.auth && (secret_get(&r->acc, r->st.timeout_s, secret, err) < 0))
+        return -1;
+    if (r->log.transcript && r->st.tls != SMTP_TLS_NONE && !r->st.tlsp.certcheck)
+        fprintf(r->log.transcript, "mailcar: WARNING: tls_certcheck is off: the server's "
+                "certificate is NOT verified; anyone on the path can read this session\n");
+    smtp_params_from(r, p, *secret);
+    if (net_connect(c, &np, err) < 0)
+        return -1;
+    smtp_init(s, c, p);
+    return smtp_open(s, err);
+}
+
+/* Report refused recipients; the class for the exit status when some were. */
+static enum mc_class report_rcpts(struct run *r, const struct smtp_envelope *env)
+{
+    enum mc_class cls = MC_OK;
+
+    for (size_t i = 0; i < env->nrcpts; i++) {
+        const struct smtp_rcpt *rc = &env->rcpts[i];
+        if (rc->state == RCPT_OK || rc->state == RCPT_PENDING)
+            continue;
+        fprintf(r->errf, "mailcar: recipient <%s> refused: %s\n", rc->addr, rc->reply);
+        if (rc->state == RCPT_PERMFAIL)
+            cls = MC_NOUSER;
+        else if (cls == MC_OK)
+            cls = MC_TEMPFAIL;
+    }
+    return cls;
+}
+
+static char *join_rcpts(const struct smtp_envelope *env)
+{
+    struct buf b;
+
+    buf_init(&b, BUF_NOLIMIT);
+    for (size_t i = 0; i < env->nrcpts; i++)
+        buf_printf(&b, "%s%s", i ? "," : "", env->rcpts[i].addr);
+    return buf_detach(&b, NULL);
+}
+
+static void log_result(struct run *r, struct smtp_session *s, struct conn *c,
+                       const struct smtp_envelope *env, const struct msg *m, long long start,
+                       const struct mc_err *err)
+{
+    char *rcpts = join_rcpts(env);
+    struct mc_err lerr;
+    struct log_entry e = {
+        .host = r->st.host,
+        .tls = c->impl ? c->ops->tls_desc(c) : "none",
+        .auth = s && s->authenticated ? "on" : "off",
+        .user = r->st.user,
+        .from = r->from,
+        .rcpts = rcpts,
+        .size = m ? (long long)msg_size(m) : 0,
+        .msgid = m ? m->message_id : NULL,
+        .duration_ms = net_now_ms() - start,
+        .result = err->cls == MC_OK ? (s ? s->final_reply : "") : err->msg,
+        .status = mc_class_exit(err->cls),
+    };
+
+    if (log_attempt(&r->log, &e, &lerr) < 0)
+        fprintf(r->errf, "mailcar: %s\n", lerr.msg);
+    free(rcpts);
+}
+
+static int send_one(struct run *r, struct smtp_session *s, struct conn *c, size_t i,
+                    bool last, struct mc_err *err)
+{
+    struct smtp_envelope *env = &r->envs[i];
+    long long start = net_now_ms();
+    enum mc_class cls;
+    int rc;
+
+    s->quit_after = last;
+    rc = smtp_send(s, env, &r->msgs[i], err);
+    cls = report_rcpts(r, env);
+    if (rc == 0 && cls != MC_OK)
+        rc = mc_err_set(err, cls, "message sent, but not to every recipient");
+    log_result(r, s, c, env, &r->msgs[i], start, rc == 0 ? &(struct mc_err){0} : err);
+    return rc;
+}
+
+/* Everything that can be checked without the server, before connecting. */
+static int prepare(struct run *r, struct mc_err *err)
+{
+    if (r->o->from) {
+        r->from = sender_from_arg(r->o->from);
+        if (!r->st.allow_from_override && r->st.from)
+            default_sender(r);
+    } else {
+        default_sender(r);
+    }
+    if (read_messages(r, err) < 0 || parse_argv_rcpts(r, err) < 0)
+        return -1;
+    if (!r->o->from && r->st.read_envelope_from && r->msgs[0].header_from) {
+        free(r->from);
+        r->from = mc_strdup(r->msgs[0].header_from);
+        if (r->o->account == NULL && select_account(r, r->from, err) < 0)
+            return -1;
+    }
+    if (r->from[0] && addr_check(r->from, "sender", err) < 0)
+        return -1;
+    r->envs = mc_calloc(r->nmsgs, sizeof *r->envs);
+    r->alls = mc_calloc(r->nmsgs, sizeof *r->alls);
+    for (size_t i = 0; i < r->nmsgs; i++)
+        if (build_envelope(r, &r->msgs[i], &r->envs[i], &r->alls[i], err) < 0)
+            return -1;
+    return 0;
+}
+
+static int mode_send(struct run *r, struct mc_err *err)
+{
+    struct conn c = {0};
+    struct smtp_session s;
+    struct smtp_params p;
+    char *secret = NULL;
+    int rc, failed = 0;
+    struct mc_err first = {0};
+
+    if (prepare(r, err) < 0)
+        return -1;
+    memset(&s, 0, sizeof s);
+    rc = open_session(r, &c, &s, &p, &secret, err);
+    mc_free_secret(secret);
+    p.creds.secret = NULL;
+    if (rc < 0) {
+        for (size_t i = 0; i < r->nmsgs; i++)
+            log_result(r, NULL, &c, &r->envs[i], &r->msgs[i], net_now_ms(), err);
+    }
+    for (size_t i = 0; rc == 0 && i < r->nmsgs; i++) {
+        if (send_one(r, &s, &c, i, i + 1 == r->nmsgs, err) < 0) {
+            if (failed++ == 0)
+                first = *err;
+            if (s.broken)
+                break;
+        }
+    }
+    if (rc == 0)
+        smtp_quit(&s);
+    if (s.p)
+        smtp_release(&s);
+    if (c.impl)
+        c.ops->close(&c);
+    if (rc == 0 && failed) {
+        *err = first;
+        return -1;
+    }
+    return rc;
+}
+
+static int mode_verify(struct run *r, struct mc_err *err)
+{
+    struct conn c = {0};
+    struct smtp_session s;
+    struct smtp_params p;
+    char *secret = NULL;
+    struct addrlist all = {0};
+    struct smtp_envelope env = {0};
+    int rc;
+
+    default_sender(r);
+    if (r->o->from) {
+        free(r->from);
+        r->from = sender_from_arg(r->o->from);
+    }
+    if (parse_argv_rcpts(r, err) < 0)
+        return -1;
+    struct msg none = {0};
+    if (build_envelope(r, &none, &env, &all, err) < 0) {
+        free(env.rcpts);
+        addrlist_free(&all);
+        return -1;
+    }
+    memset(&s, 0, sizeof s);
+    rc = open_session(r, &c, &s, &p, &secret, err);
+    mc_free_secret(secret);
+    if (rc == 0)
+        rc = smtp_verify(&s, &env, err);
+    for (size_t i = 0; i < env.nrcpts; i++)
+        fprintf(r->out, "%s: %s (%s)\n", env.rcpts[i].addr,
+                env.rcpts[i].state == RCPT_OK ? "deliverable" : env.rcpts[i].state == RCPT_PENDING
+                    ? "not checked" : "refused", env.rcpts[i].reply);
+    if (s.p) {
+        smtp_quit(&s);
+        smtp_release(&s);
+    }
+    if (c.impl)
+        c.ops->close(&c);
+    free(env.rcpts);
+    addrlist_free(&all);
+    return rc;
+}
+
+static void print_caps(FILE *out, const struct caps *c)
+{
+    static const struct {
+        unsigned flag;
+        const char *name;
+    } names[] = {
+        {CAP_PIPELINING, "PIPELINING"}, {CAP_SIZE, "SIZE"}, {CAP_8BITMIME, "8BITMIME"},
+        {CAP_SMTPUTF8, "SMTPUTF8"},     {CAP_DSN, "DSN"},   {CAP_ENHANCED, "ENHANCEDSTATUSCODES"},
+        {CAP_CHUNKING, "CHUNKING"},     {CAP_STARTTLS, "STARTTLS"}, {CAP_AUTH, "AUTH"},
+    };
+
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (!(c->flags & names[i].flag))
+            continue;
+        fprintf(out, "    %s", names[i].name);
+        if (names[i].flag == CAP_SIZE && c->size)
+            fprintf(out, " %llu (%.1f MiB)", c->size, c->size / 1048576.0);
+        if (names[i].flag == CAP_AUTH)
+            fprintf(out, " %s", c->auth);
+        fputc('\n', out);
+    }
+}
+
+static int mode_serverinfo(struct run *r, struct mc_err *err)
+{
+    struct conn c = {0};
+    struct smtp_session s;
+    struct smtp_params p;
+    char *secret = NULL;
+    int rc;
+
+    r->st.auth = false;   /* what the server offers, not whether we may use it */
+    memset(&s, 0, sizeof s);
+    rc = open_session(r, &c, &s, &p, &secret, err);
+    if (s.p) {
+        fprintf(r->out, "server %s port %s\n", r->st.host, r->st.port);
+        if (s.greeting[0])
+            fprintf(r->out, "  greeting: %s\n", s.greeting);
+        fprintf(r->out, "  TLS: %s\n", c.impl ? c.ops->tls_desc(&c) : "none");
+        fprintf(r->out, "  capabilities%s:\n", s.tls_active ? " (after TLS)" : "");
+        print_caps(r->out, &s.caps);
+        smtp_quit(&s);
+        smtp_release(&s);
+    }
+    if (c.impl)
+        c.ops->close(&c);
+    return rc;
+}
+
+static int mode_pretend(struct run *r)
+{
+    fprintf(r->out, "account: %s (%s)\n", r->acc.name ? r->acc.name : "(defaults)", r->why);
+    for (size_t i = 0; i < conf_nkeys; i++) {
+        const struct conf_value *v = conf_lookup(&r->acc, conf_keys[i].name);
+        if (v == NULL)
+            continue;
+        fprintf(r->out, "%-22s %s", v->key, (conf_keys[i].flags & CONF_SECRET) ? "********"
+                                                                               : v->value);
+        if (v->line)
+            fprintf(r->out, "    # %s:%u", v->file, v->line);
+        else
+            fprintf(r->out, "    # %s", v->file);
+        fputc('\n', r->out);
+    }
+    fprintf(r->out, "%-22s %s port %s, tls %s, auth %s\n", "# effective", r->st.host ? r->st.host
+            : "(no host)", r->st.port, r->st.tls == SMTP_TLS_NONE ? "off" : r->st.tls ==
+            SMTP_TLS_STARTTLS ? "starttls" : "implicit", r->st.auth ? (r->st.auth_forced ?
+            sasl_mech_name(r->st.mech) : "on") : "off");
+    fprintf(r->out, "%-22s %s\n", "# ehlo/domain", r->st.domain);
+    return 0;
+}
+
+static void print_version(FILE *out)
+{
+    fprintf(out, "mailcar %s\n", PACKAGE_VERSION);
+    fprintf(out, "TLS: %s (STARTTLS, implicit TLS, SNI, certificate pinning)\n",
+            tls_library_version());
+    fputs("SASL: SCRAM-SHA-256(-PLUS) SCRAM-SHA-1(-PLUS) PLAIN LOGIN CRAM-MD5 EXTERNAL "
+          "OAUTHBEARER XOAUTH2\n", out);
+    fputs("SMTP: PIPELINING SIZE 8BITMIME SMTPUTF8 DSN CHUNKING ENHANCEDSTATUSCODES\n", out);
+    fputs("system configuration: " SYSCONFDIR "/mailcar.conf\n", out);
+}
+
+static void run_free(struct run *r)
+{
+    for (size_t i = 0; i < r->nmsgs; i++)
+        msg_free(&r->msgs[i]);
+    free(r->msgs);
+    if (r->envs)
+        for (size_t i = 0; i < r->nmsgs; i++) {
+            free(r->envs[i].rcpts);
+            addrlist_free(&r->alls[i]);
+        }
+    free(r->envs);
+    free(r->alls);
+    addrlist_free(&r->argv_rcpts);
+    free(r->from);
+    account_free(&r->acc);
+    conf_free(&r->conf);
+}
+
+static int dispatch(struct run *r, struct mc_err *err)
+{
+    switch (r->o->mode) {
+    case MODE_SEND: return mode_send(r, err);
+    case MODE_VERIFY: return mode_verify(r, err);
+    case MODE_SERVERINFO: return mode_serverinfo(r, err);
+    case MODE_PRETEND: return mode_pretend(r);
+    default: return mc_err_set(err, MC_SOFTWARE, "unhandled mode");
+    }
+}
+
+int send_run(const struct cli *o, FILE *out, FILE *errf, struct mc_err *err)
+{
+    struct run r = {.o = o, .out = out, .errf = errf};
+    int rc;
+
+    switch (o->mode) {
+    case MODE_VERSION: print_version(out); return 0;
+    case MODE_NEWALIASES: return 0;    /* aliases are read when used: nothing to build */
+    case MODE_QUEUE_LIST:
+        fputs("Mail queue is empty (mailcar sends at once; queueing is not enabled)\n", out);
+        return 0;
+    case MODE_QUEUE_RUN:
+        fputs("mailcar: no queue to run: messages are sent at once\n", errf);
+        return 0;
+    default: break;
+    }
+    r.log.syslog_facility = -1;
+    if (o->verbose)
+        r.log.transcript = errf;
+    rc = load_config(&r, err);
+    for (size_t i = 0; i < r.conf.warnings.n; i++)
+        fprintf(errf, "mailcar: warning: %s\n", r.conf.warnings.v[i]);
+    if (rc == 0 && o->verbose)
+        for (size_t i = 0; i < o->ignored.n; i++)
+            fprintf(errf, "mailcar: ignoring option %s\n", o->ignored.v[i]);
+    if (rc == 0)
+        rc = select_account(&r, o->from ? o->from : NULL, err);
+    if (rc == 0) {
+        r.log.logfile = r.st.logfile;
+        r.log.syslog_facility = r.st.syslog_facility;
+        if (o->verbose)
+            fprintf(errf, "mailcar: account %s (%s)\n", r.acc.name ? r.acc.name : "(defaults)",
+                    r.why);
+        rc = dispatch(&r, err);
+    }
+    run_free(&r);
+    return rc;
+}

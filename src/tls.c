@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include <openssl/err.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -323,4 +324,9 @@ void tls_free(struct tls *t)
     SSL_free(t->ssl);
     SSL_CTX_free(t->ctx);
     free(t);
+}
+
+const char *tls_library_version(void)
+{
+    return OpenSSL_version(OPENSSL_VERSION);
 }

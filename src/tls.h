@@ -37,6 +37,8 @@ int tls_write(struct tls *t, const void *p, size_t n, struct mc_err *err);
 bool tls_pending(struct tls *t);
 size_t tls_cbind(struct tls *t, const char **type, unsigned char *data, size_t max);
 const char *tls_desc(struct tls *t);
+/* "OpenSSL 3.0.x ..." for --version. */
+const char *tls_library_version(void);
 /* Send close_notify (best effort) and free. */
 void tls_free(struct tls *t);
 

@@ -1,0 +1,206 @@
+/*
+ * mailcar - Copyright (c) 2026 The mailcar authors. ISC license, see LICENSE.
+ *
+ * From a resolved account to typed settings; see settings.h.
+ */
+#include "config.h"
+
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "settings.h"
+#include "util.h"
+
+static int bad(const struct account *a, const char *key, const char *expect, struct mc_err *err)
+{
+    const struct conf_value *v = conf_lookup(a, key);
+
+    if (v && v->line)
+        return mc_err_set(err, MC_CONFIG, "%s:%u: bad value '%s' for '%s': %s", v->file,
+                          v->line, v->value, key, expect);
+    return mc_err_set(err, MC_CONFIG, "bad value '%s' for '%s' (%s): %s", v ? v->value : "",
+                      key, v ? v->file : "default", expect);
+}
+
+static int tristate(const struct account *a, const char *key, enum msg_tristate def,
+                    enum msg_tristate *out, struct mc_err *err)
+{
+    const char *v = conf_str(a, key, NULL);
+
+    *out = def;
+    if (v == NULL)
+        return 0;
+    if (mc_streq_ci(v, "auto"))
+        *out = MSG_AUTO;
+    else if (mc_streq_ci(v, "on") || mc_streq_ci(v, "yes") || *v == '\0')
+        *out = MSG_ON;
+    else if (mc_streq_ci(v, "off") || mc_streq_ci(v, "no"))
+        *out = MSG_OFF;
+    else
+        return bad(a, key, "expected auto, on or off", err);
+    return 0;
+}
+
+/* EHLO name: `domain`, else /etc/mailname, else the host's FQDN. */
+static void default_domain(char *out, size_t len)
+{
+    struct addrinfo hints = {.ai_flags = AI_CANONNAME}, *res = NULL;
+    char host[256] = "localhost";
+    FILE *f = fopen("/etc/mailname", "re");
+
+    if (f && fgets(out, (int)len, f) && out[strspn(out, " \t\r\n")] != '\0') {
+        out[strcspn(out, " \t\r\n")] = '\0';
+        fclose(f);
+        return;
+    }
+    if (f)
+        fclose(f);
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    if (strchr(host, '.') == NULL && getaddrinfo(host, NULL, &hints, &res) == 0 && res &&
+        res->ai_canonname && strchr(res->ai_canonname, '.'))
+        snprintf(out, len, "%s", res->ai_canonname);
+    else
+        snprintf(out, len, "%s", host);
+    if (res)
+        freeaddrinfo(res);
+}
+
+static int load_tls(struct settings *st, const struct account *a, struct mc_err *err)
+{
+    bool tls, starttls;
+
+    if (conf_bool(a, "tls", true, &tls, err) < 0 ||
+        conf_bool(a, "tls_starttls", true, &starttls, err) < 0 ||
+        conf_bool(a, "tls_certcheck", true, &st->tlsp.certcheck, err) < 0)
+        return -1;
+    st->tls = !tls ? SMTP_TLS_NONE : starttls ? SMTP_TLS_STARTTLS : SMTP_TLS_IMPLICIT;
+    st->tlsp.host = conf_str(a, "tls_host_override", st->host);
+    st->tlsp.trust_file = conf_str(a, "tls_trust_file", NULL);
+    if (st->tlsp.trust_file && (mc_streq_ci(st->tlsp.trust_file, "system") ||
+                                st->tlsp.trust_file[0] == '\0'))
+        st->tlsp.trust_file = NULL;
+    st->tlsp.fingerprint = conf_str(a, "tls_fingerprint", NULL);
+    st->tlsp.cert_file = conf_str(a, "tls_cert_file", NULL);
+    st->tlsp.key_file = conf_str(a, "tls_key_file", NULL);
+    st->tlsp.min_version = conf_str(a, "tls_min_version", NULL);
+    st->tlsp.ciphers = conf_str(a, "tls_ciphers", NULL);
+    if (conf_str(a, "tls_priorities", NULL))
+        return bad(a, "tls_priorities", "GnuTLS priority strings are not supported; use "
+                   "tls_ciphers and tls_min_version", err);
+    return 0;
+}
+
+static int load_auth(struct settings *st, const struct account *a, struct mc_err *err)
+{
+    const char *v;
+
+    st->user = conf_str(a, "user", NULL);
+    v = conf_str(a, "auth", NULL);
+    st->auth = v == NULL ? st->user != NULL : !(mc_streq_ci(v, "off") || mc_streq_ci(v, "no"));
+    st->auth_forced = false;
+    if (v && !mc_streq_ci(v, "on") && !mc_streq_ci(v, "off") && !mc_streq_ci(v, "yes") &&
+        !mc_streq_ci(v, "no") && *v != '\0') {
+        if (sasl_mech_parse(v, &st->mech) < 0)
+            return bad(a, "auth", "expected on, off or a mechanism (plain, login, cram-md5, "
+                       "scram-sha-1, scram-sha-256, ...-plus, xoauth2, oauthbearer, external)",
+                       err);
+        st->auth_forced = true;
+    }
+    return 0;
+}
+
+static int load_port(struct settings *st, const struct account *a, struct mc_err *err)
+{
+    long port;
+
+    if (conf_int(a, "port", st->tls == SMTP_TLS_IMPLICIT ? 465 : 587, &port, err) < 0)
+        return -1;
+    if (port < 1 || port > 65535)
+        return bad(a, "port", "expected a number from 1 to 65535", err);
+    snprintf(st->port, sizeof st->port, "%ld", port);
+    return 0;
+}
+
+static int load_dsn(struct settings *st, const struct account *a, struct mc_err *err)
+{
+    const char *ret = conf_str(a, "dsn_return", NULL);
+
+    st->dsn_notify = conf_str(a, "dsn_notify", NULL);
+    if (st->dsn_notify && mc_streq_ci(st->dsn_notify, "off"))
+        st->dsn_notify = NULL;
+    st->dsn_return = NULL;
+    if (ret == NULL || mc_streq_ci(ret, "off"))
+        return 0;
+    if (mc_streq_ci(ret, "headers") || mc_streq_ci(ret, "hdrs"))
+        st->dsn_return = "HDRS";
+    else if (mc_streq_ci(ret, "full"))
+        st->dsn_return = "FULL";
+    else
+        return bad(a, "dsn_return", "expected off, headers or full", err);
+    return 0;
+}
+
+static int load_family(struct settings *st, const struct account *a, struct mc_err *err)
+{
+    const char *v = conf_str(a, "address_family", NULL);
+
+    st->family = AF_UNSPEC;
+    if (v == NULL || mc_streq_ci(v, "any"))
+        return 0;
+    if (mc_streq_ci(v, "inet") || mc_streq_ci(v, "ipv4"))
+        st->family = AF_INET;
+    else if (mc_streq_ci(v, "inet6") || mc_streq_ci(v, "ipv6"))
+        st->family = AF_INET6;
+    else
+        return bad(a, "address_family", "expected any, inet or inet6", err);
+    return 0;
+}
+
+static int load_headers(struct settings *st, const struct account *a, struct mc_err *err)
+{
+    if (conf_bool(a, "remove_bcc_headers", true, &st->remove_bcc, err) < 0 ||
+        tristate(a, "set_from_header", MSG_AUTO, &st->set_from, err) < 0 ||
+        tristate(a, "set_date_header", MSG_AUTO, &st->set_date, err) < 0 ||
+        tristate(a, "set_msgid_header", MSG_AUTO, &st->set_msgid, err) < 0 ||
+        tristate(a, "set_to_header", MSG_OFF, &st->set_to, err) < 0)
+        return -1;
+    return 0;
+}
+
+int settings_load(struct settings *st, const struct account *a, struct mc_err *err)
+{
+    memset(st, 0, sizeof *st);
+    st->host = conf_str(a, "host", NULL);
+    st->source_ip = conf_str(a, "source_ip", NULL);
+    st->from = conf_str(a, "from", NULL);
+    st->from_name = conf_str(a, "from_full_name", NULL);
+    st->logfile = conf_str(a, "logfile", NULL);
+    if (st->logfile && *st->logfile == '\0')
+        st->logfile = NULL;
+    if (conf_str(a, "domain", NULL))
+        snprintf(st->domain, sizeof st->domain, "%s", conf_str(a, "domain", NULL));
+    else
+        default_domain(st->domain, sizeof st->domain);
+    if (load_tls(st, a, err) < 0 || load_auth(st, a, err) < 0 || load_port(st, a, err) < 0 ||
+        load_dsn(st, a, err) < 0 || load_family(st, a, err) < 0 || load_headers(st, a, err) < 0)
+        return -1;
+    if (conf_time(a, "timeout", DEFAULT_TIMEOUT_S, &st->timeout_s, err) < 0 ||
+        conf_time(a, "connect_timeout", DEFAULT_CONNECT_TIMEOUT_S, &st->connect_timeout_s, err) < 0 ||
+        conf_time(a, "deadline", DEFAULT_DEADLINE_S, &st->deadline_s, err) < 0 ||
+        conf_bool(a, "allow_from_override", true, &st->allow_from_override, err) < 0 ||
+        conf_bool(a, "read_envelope_from", false, &st->read_envelope_from, err) < 0 ||
+        conf_bool(a, "read_recipients", false, &st->read_recipients, err) < 0 ||
+        conf_bool(a, "partial_delivery", true, &st->partial_delivery, err) < 0 ||
+        conf_bool(a, "dsn_required", false, &st->dsn_required, err) < 0 ||
+        log_facility(conf_str(a, "syslog", NULL), &st->syslog_facility, err) < 0)
+        return -1;
+    if (mc_has_ctl(st->domain) || strchr(st->domain, ' '))
+        return bad(a, "domain", "contains white space or a control character", err);
+    return 0;
+}

@@ -1,0 +1,57 @@
+/*
+ * mailcar - Copyright (c) 2026 The mailcar authors. ISC license, see LICENSE.
+ *
+ * A resolved account turned into typed settings, with mailcar's secure
+ * defaults where msmtp's are not: port 587, STARTTLS required, certificates
+ * verified, finite timeouts and an overall deadline.  Every bad value is
+ * reported with the file and line it came from.
+ */
+#ifndef MC_SETTINGS_H
+#define MC_SETTINGS_H
+
+#include <stdbool.h>
+
+#include "conf.h"
+#include "err.h"
+#include "msg.h"
+#include "sasl.h"
+#include "smtp.h"
+#include "tls.h"
+
+#define DEFAULT_TIMEOUT_S 60
+#define DEFAULT_CONNECT_TIMEOUT_S 30
+#define DEFAULT_DEADLINE_S 900
+
+struct settings {
+    const char *host;
+    char port[8];
+    int family;
+    const char *source_ip;
+    enum smtp_tls_mode tls;
+    struct tls_params tlsp;
+    bool auth;
+    bool auth_forced;
+    enum sasl_mech mech;
+    const char *user;
+    const char *from;
+    const char *from_name;
+    bool allow_from_override;
+    bool read_envelope_from;
+    bool read_recipients;
+    char domain[256];          /* EHLO name and Message-ID domain */
+    long timeout_s;
+    long connect_timeout_s;
+    long deadline_s;
+    bool partial_delivery;
+    bool dsn_required;
+    const char *dsn_notify;
+    const char *dsn_return;    /* FULL, HDRS or NULL */
+    bool remove_bcc;
+    enum msg_tristate set_from, set_date, set_msgid, set_to;
+    const char *logfile;
+    int syslog_facility;
+};
+
+int settings_load(struct settings *st, const struct account *a, struct mc_err *err);
+
+#endif
