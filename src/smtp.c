@@ -309,8 +309,11 @@ static int auth_exchange(struct smtp_session *s, struct sasl *sasl, enum sasl_me
     r = sasl_start(sasl, &resp, err);
     if (r < 0)
         goto out;
-    if (r == 1)
-        r = auth_send(s, &resp, "AUTH", err) < 0 ? -1 : 0;
+    if (r == 1) {
+        char prefix[48];
+        snprintf(prefix, sizeof prefix, "AUTH %s", sasl_mech_name(mech));
+        r = auth_send(s, &resp, prefix, err) < 0 ? -1 : 0;
+    }
     else
         r = cmd(s, "AUTH %s", sasl_mech_name(mech)) < 0 || flush(s, err) < 0 ? -1 : 0;
     while (r == 0 && (r = read_reply(s, err)) == 0 && s->reply.code == 334) {
@@ -569,7 +572,7 @@ static int send_body(struct smtp_session *s, struct msg *m, bool bdat, struct mc
     struct msg_reader rd;
     char *chunk = malloc(BODY_CHUNK);
     bool bol = true;
-    ssize_t n;
+    ssize_t n = 0;
     int r = 0;
 
     if (chunk == NULL)
