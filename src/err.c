@@ -46,6 +46,8 @@ const char *mc_class_name(enum mc_class cls)
 }
 
 static void err_vset(struct mc_err *err, enum mc_class cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void err_vset(struct mc_err *err, enum mc_class cls, const char *fmt, va_list ap)
 {
     err->cls = cls;
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);

@@ -127,7 +127,9 @@ static int append_line(const char *path, const struct buf *line, struct mc_err *
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S%z", &tm);
     buf_init(&out, BUF_NOLIMIT);
     buf_printf(&out, "%s %s\n", stamp, line->data);
-    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    /* "-" is standard output, as in msmtp. */
+    fd = strcmp(path, "-") == 0 ? dup(1)
+                                : open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     /* One write with O_APPEND: concurrent mailcars never interleave within a line. */
     if (fd < 0 || write(fd, out.data, out.len) != (ssize_t)out.len)
         r = mc_err_set(err, MC_IOERR, "cannot write log file '%s': %s", path, strerror(errno));

@@ -201,7 +201,8 @@ static void smtp_params_from(struct run *r, struct smtp_params *p, const char *s
     p->creds.secret = secret;
     p->creds.host = r->st.host;
     p->creds.port = atoi(r->st.port);
-    p->have_client_cert = r->st.tlsp.cert_file != NULL;
+    /* EXTERNAL is chosen only when the certificate is the sole credential. */
+    p->have_client_cert = r->st.tlsp.cert_file != NULL && secret == NULL;
     p->partial_delivery = r->st.partial_delivery;
     p->dsn_required = r->st.dsn_required;
     p->chunking = true;
@@ -524,6 +525,7 @@ static void run_free(struct run *r)
     free(r->from);
     account_free(&r->acc);
     conf_free(&r->conf);
+    settings_free(&r->st);
 }
 
 static int dispatch(struct run *r, struct mc_err *err)
@@ -564,6 +566,8 @@ int send_run(const struct cli *o, FILE *out, FILE *errf, struct mc_err *err)
             fprintf(errf, "mailcar: ignoring option %s\n", o->ignored.v[i]);
     if (rc == 0)
         rc = select_account(&r, o->from ? o->from : NULL, err);
+    for (size_t i = 0; rc == 0 && i < r.st.warnings.n; i++)
+        fprintf(errf, "mailcar: warning: %s\n", r.st.warnings.v[i]);
     if (rc == 0) {
         r.log.logfile = r.st.logfile;
         r.log.syslog_facility = r.st.syslog_facility;

@@ -173,15 +173,65 @@ static int load_headers(struct settings *st, const struct account *a, struct mc_
     return 0;
 }
 
+/*
+ * Keys msmtp files (or later mailcar versions) use that this version cannot
+ * honour yet.  Where ignoring one would weaken security or privacy, or lose
+ * mail, it is an error; otherwise a warning, so an msmtprc still loads.
+ */
+static const struct {
+    const char *key;
+    bool fatal;
+} not_yet[] = {
+    {"protocol", true},       {"socket", true},        {"proxy_host", true},
+    {"proxy_port", true},     {"proxy_user", true},    {"fallback_account", true},
+    {"tls_crl_file", true},   {"tls_dane", true},      {"undisclosed_recipients", true},
+    {"aliases", true},        {"qualify_domain", true}, {"rewrite_from", true},
+    {"queue", true},          {"queue_dir", false},    {"queue_lifetime", false},
+    {"tls_session_cache", false}, {"logfile_time_format", false}, {"ntlmdomain", false},
+    {"tls_min_dh_prime_bits", false}, {"auto_from", false}, {"maildomain", false},
+};
+
+static bool harmless_value(const char *key, const char *value)
+{
+    /* Turning a missing feature off, or SMTP where SMTP is spoken, asks for nothing. */
+    if (mc_streq_ci(value, "off") || mc_streq_ci(value, "no"))
+        return true;
+    return mc_streq_ci(key, "protocol") && mc_streq_ci(value, "smtp");
+}
+
+static int check_not_yet(struct settings *st, const struct account *a, struct mc_err *err)
+{
+    for (size_t i = 0; i < sizeof not_yet / sizeof not_yet[0]; i++) {
+        const struct conf_value *v = conf_lookup(a, not_yet[i].key);
+        char text[300];
+        if (v == NULL || harmless_value(v->key, v->value))
+            continue;
+        snprintf(text, sizeof text, "%s:%u: '%s' is not supported by this version of mailcar",
+                 v->file, v->line, v->key);
+        if (not_yet[i].fatal)
+            return mc_err_set(err, MC_CONFIG, "%s; remove the line", text);
+        strlist_add(&st->warnings, text);
+    }
+    return 0;
+}
+
+void settings_free(struct settings *st)
+{
+    strlist_free(&st->warnings);
+}
+
 int settings_load(struct settings *st, const struct account *a, struct mc_err *err)
 {
+    settings_free(st);
     memset(st, 0, sizeof *st);
+    if (check_not_yet(st, a, err) < 0)
+        return -1;
     st->host = conf_str(a, "host", NULL);
     st->source_ip = conf_str(a, "source_ip", NULL);
     st->from = conf_str(a, "from", NULL);
     st->from_name = conf_str(a, "from_full_name", NULL);
     st->logfile = conf_str(a, "logfile", NULL);
-    if (st->logfile && *st->logfile == '\0')
+    if (st->logfile && (*st->logfile == '\0' || mc_streq_ci(st->logfile, "off")))
         st->logfile = NULL;
     if (conf_str(a, "domain", NULL))
         snprintf(st->domain, sizeof st->domain, "%s", conf_str(a, "domain", NULL));

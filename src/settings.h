@@ -17,6 +17,7 @@
 #include "sasl.h"
 #include "smtp.h"
 #include "tls.h"
+#include "util.h"
 
 #define DEFAULT_TIMEOUT_S 60
 #define DEFAULT_CONNECT_TIMEOUT_S 30
@@ -50,8 +51,11 @@ struct settings {
     enum msg_tristate set_from, set_date, set_msgid, set_to;
     const char *logfile;
     int syslog_facility;
+    struct strlist warnings;   /* keys accepted but without effect yet */
 };
 
+/* st must be zeroed before the first call; later calls replace it. */
 int settings_load(struct settings *st, const struct account *a, struct mc_err *err);
+void settings_free(struct settings *st);
 
 #endif

@@ -363,6 +363,8 @@ static int do_auth(struct smtp_session *s, struct mc_err *err)
         cb.len = s->conn->ops->cbind(s->conn, &cb.type, cbdata, sizeof cbdata);
     if (cb.len) {
         cb.data = cbdata;
+        /* "y,,": we could bind, the server offered no -PLUS (a stripped list shows up). */
+        cb.server_lacks_plus = strstr(s->caps.auth, "-PLUS") == NULL;
     } else {
         cb.type = NULL;
     }
@@ -370,6 +372,10 @@ static int do_auth(struct smtp_session *s, struct mc_err *err)
     if (sasl == NULL)
         return -1;
     r = auth_exchange(s, sasl, mech, err);
+    if (sasl_note(sasl))
+        info(s, sasl_note(sasl));
+    if (r < 0 && err->cls == MC_PROTOCOL)
+        mc_err_prefix(err, "AUTH %s", sasl_mech_name(mech));
     sasl_free(sasl);
     mc_wipe(cbdata, sizeof cbdata);
     if (r == 0)
