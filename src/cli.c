@@ -54,7 +54,9 @@ static struct option *long_options(void)
             if (*p == '_')
                 *p = '-';
         v[n].name = key_names[i];
-        v[n].has_arg = k->type == CONF_BOOL ? optional_argument : required_argument;
+        /* Booleans, and syslog (msmtp's --syslog[=on|off|facility]), may stand alone. */
+        v[n].has_arg = k->type == CONF_BOOL || strcmp(k->name, "syslog") == 0 ? optional_argument
+                                                                                : required_argument;
         v[n].val = OPT_KEY_BASE + (int)i;
         n++;
     }
@@ -150,7 +152,7 @@ static int opt_key(struct cli *o, int idx, const char *arg)
 {
     const struct conf_key *k = &conf_keys[idx];
 
-    account_set(&o->set, k->name, arg ? arg : (k->type == CONF_BOOL ? "on" : ""),
+    account_set(&o->set, k->name, arg ? arg : "on",
                 "command line", 0);
     return 0;
 }
@@ -294,7 +296,8 @@ void cli_help(struct buf *out)
         for (char *p = name; *p; p++)
             if (*p == '_')
                 *p = '-';
-        buf_printf(out, "  --%s%s  %s\n", name, k->type == CONF_BOOL ? "[=on|off]" : "=VALUE",
+        buf_printf(out, "  --%s%s  %s\n", name,
+                   k->type == CONF_BOOL ? "[=on|off]" : strcmp(k->name, "syslog") == 0 ? "[=VALUE]" : "=VALUE",
                    k->help ? k->help : "");
     }
 }

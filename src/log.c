@@ -33,13 +33,14 @@ static void put_escaped(FILE *f, const char *s, size_t len)
 void log_trace(void *arg, enum smtp_trace_dir dir, const char *line, size_t len)
 {
     const struct log *l = arg;
-    static const char *const prefix[] = {"--> ", "<-- ", "mailcar: "};
+    static const char *const prefix[] = {"--> ", "<-- ", "mailcar: ", "mailcar: warning: "};
+    FILE *f = dir == SMTP_TRACE_WARN ? l->warnings : l->transcript;
 
-    if (l == NULL || l->transcript == NULL)
+    if (f == NULL)
         return;
-    fputs(prefix[dir], l->transcript);
-    put_escaped(l->transcript, line, len);
-    putc('\n', l->transcript);
+    fputs(prefix[dir], f);
+    put_escaped(f, line, len);
+    putc('\n', f);
 }
 
 static const struct {

@@ -17,6 +17,7 @@
 
 struct log {
     FILE *transcript;      /* stderr with -v, else NULL */
+    FILE *warnings;        /* stderr */
     const char *logfile;   /* path, or NULL */
     int syslog_facility;   /* LOG_MAIL etc., or -1 for none */
 };

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "addr.h"
 #include "buf.h"
@@ -36,6 +37,7 @@ struct msg_opts {
     const char *from_name;    /* -F / from_full_name, quoted or RFC 2047 encoded as needed */
     const char *domain;       /* right-hand side of generated Message-IDs */
     const char *tmpdir;       /* where the body spool goes (NULL: $TMPDIR or /tmp) */
+    time_t now;               /* time for an added Date:, 0 = the current time (tests) */
 };
 
 struct msg {
@@ -45,24 +47,32 @@ struct msg {
     bool eightbit;            /* a byte >= 0x80 anywhere */
     bool utf8_headers;        /* a byte >= 0x80 in the header block */
     bool mime;                /* the message has a MIME-Version header */
-    bool qp_encoded;          /* msg_read re-encoded the body as quoted-printable */
+    bool qp_encoded;          /* the body was re-encoded as quoted-printable */
+    bool body_eightbit;       /* a byte >= 0x80 in the body */
     struct addrlist rcpts;    /* with -t: recipients from the headers */
     char *header_from;        /* first address of From:, or NULL */
     char *message_id;         /* the Message-ID (given or added), or NULL */
+    char *spool_dir;          /* where the body spool was made (for msg_downgrade_7bit) */
 };
 
 /*
  * Read a whole message from fd.  Refuses (MC_DATAERR, naming the line number)
- * a bare CR, a NUL, a header line without a colon, a line over 998 octets in a
- * MIME message.  A non-MIME message with a line over 998 octets is
- * re-encoded as quoted-printable.  Local I/O failures are MC_IOERR.
+ * a bare CR, a NUL, a header line over 998 octets, a header block over
+ * MSG_HEADER_MAX, a body line over 998 octets in a MIME message.  A line that
+ * is not a header field ends the header block (it starts the body).  A
+ * non-MIME message with a line over 998 octets is re-encoded as
+ * quoted-printable.  Local I/O failures are MC_IOERR.  m needs no
+ * initialisation; after a failure it holds nothing, and msg_free is safe
+ * either way.  The flags describe the message as it will be sent: after a
+ * re-encoding the body is 7-bit and mime is true.
  */
 int msg_read(int fd, const struct msg_opts *o, struct msg *m, struct mc_err *err);
 
 /*
  * Re-encode a non-MIME 8-bit message as quoted-printable for a server
- * without 8BITMIME.  Returns -1 with MC_DATAERR for a MIME message with 8-bit
- * content (it cannot be converted safely here).
+ * without 8BITMIME (nothing to do, 0, when the body is 7-bit).  Returns -1
+ * with MC_DATAERR for a MIME message with 8-bit content (it cannot be
+ * converted safely here) and for 8-bit header fields (those need SMTPUTF8).
  */
 int msg_downgrade_7bit(struct msg *m, struct mc_err *err);
 
@@ -74,11 +84,13 @@ struct msg_reader {
     const struct msg *m;
     size_t head_off;
     bool body_started;
+    off_t body_off;           /* the reader keeps its own offset: the file position is unused */
 };
 void msg_reader_init(struct msg_reader *r, const struct msg *m);
 /* Returns bytes read into p (0 at the end) or -1 with MC_IOERR. */
 ssize_t msg_reader_read(struct msg_reader *r, char *p, size_t n, struct mc_err *err);
 
+/* Free everything and close the spool; m may be zeroed or already freed. */
 void msg_free(struct msg *m);
 
 #endif

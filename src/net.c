@@ -28,7 +28,7 @@ struct net_conn {
     struct io_limits lim;
     const struct tls_params *tlsp;
     struct tls *tls;
-    char peer[80];
+    char peer[NI_MAXHOST + NI_MAXSERV + 8];
 };
 
 long long net_now_ms(void)

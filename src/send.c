@@ -241,6 +241,9 @@ static int open_session(struct run *r, struct conn *c, struct smtp_session *s,
     smtp_params_from(r, p, *secret);
     if (net_connect(c, &np, err) < 0)
         return -1;
+    if (r->log.transcript)
+        fprintf(r->log.transcript, "mailcar: connected to %s port %s%s%s\n", r->st.host,
+                r->st.port, np.implicit_tls ? ", TLS " : "", np.implicit_tls ? c->ops->tls_desc(c) : "");
     smtp_init(s, c, p);
     return smtp_open(s, err);
 }
@@ -556,6 +559,7 @@ int send_run(const struct cli *o, FILE *out, FILE *errf, struct mc_err *err)
     default: break;
     }
     r.log.syslog_facility = -1;
+    r.log.warnings = errf;
     if (o->verbose)
         r.log.transcript = errf;
     rc = load_config(&r, err);

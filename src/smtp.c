@@ -74,6 +74,11 @@ static void info(struct smtp_session *s, const char *text)
     trace(s, SMTP_TRACE_INFO, text, strlen(text));
 }
 
+static void warn(struct smtp_session *s, const char *text)
+{
+    trace(s, SMTP_TRACE_WARN, text, strlen(text));
+}
+
 /* Queue one command line; `shown` replaces it in the trace (for secrets). */
 static int cmd_shown(struct smtp_session *s, const char *shown, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -227,7 +232,8 @@ static int do_starttls(struct smtp_session *s, struct mc_err *err)
     if (!(s->caps.flags & CAP_STARTTLS))
         return mc_err_set(err, MC_TEMPFAIL,
                           "server does not offer STARTTLS; refusing to send in clear text "
-                          "(use 'tls_starttls off' for a server that speaks TLS on connect)");
+                          "(for a server that speaks TLS from the first byte add 'tls_starttls "
+                          "off'; for a trusted relay without TLS add 'tls off')");
     if (cmd(s, "STARTTLS") < 0 || flush(s, err) < 0)
         return -1;
     if (expect(s, 2, MC_TEMPFAIL, "server refused STARTTLS", err) < 0)
@@ -452,7 +458,7 @@ static int check_extensions(struct smtp_session *s, const struct smtp_envelope *
     if (want_dsn && !*dsn) {
         if (s->p->dsn_required)
             return mc_err_set(err, MC_UNAVAIL, "server does not offer DSN, and 'dsn_required' is on");
-        info(s, "server does not offer DSN; sending without NOTIFY/RET/ENVID");
+        warn(s, "server does not offer DSN; sending without NOTIFY/RET/ENVID");
     }
     if (env->smtputf8 && !(s->caps.flags & CAP_SMTPUTF8))
         return mc_err_set(err, MC_DATAERR,

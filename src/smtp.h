@@ -27,7 +27,8 @@ enum smtp_tls_mode {
     SMTP_TLS_IMPLICIT,   /* the transport is TLS from the first byte */
 };
 
-enum smtp_trace_dir { SMTP_TRACE_CLIENT, SMTP_TRACE_SERVER, SMTP_TRACE_INFO };
+/* INFO lines are shown with -v; WARN lines always reach stderr. */
+enum smtp_trace_dir { SMTP_TRACE_CLIENT, SMTP_TRACE_SERVER, SMTP_TRACE_INFO, SMTP_TRACE_WARN };
 
 struct smtp_params {
     const char *helo;                /* EHLO/HELO name */
