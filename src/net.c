@@ -173,10 +173,9 @@ static int resolve(const struct net_params *p, const char *host, const char *por
     struct addrinfo hints = {.ai_family = p->family, .ai_socktype = SOCK_STREAM};
     int r;
 
-    if (host == NULL) {
+    if (host == NULL)
         hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST;
-    }
-    r = getaddrinfo(host, port, &hints, res);
+    r = getaddrinfo(host ? host : p->source_ip, port, &hints, res);
     if (r == 0)
         return 0;
     if (r == EAI_NONAME || r == EAI_NODATA)
@@ -195,7 +194,8 @@ static int bind_source(int fd, const struct net_params *p, int family, struct mc
 
     sp.family = family;
     if (resolve(&sp, NULL, "0", &src, err) < 0)
-        return mc_err_prefix(err, "source_ip '%s'", p->source_ip);
+        return mc_err_set(err, MC_CONFIG, "source_ip '%s' is not a usable %s address",
+                          p->source_ip, family == AF_INET6 ? "IPv6" : "IPv4");
     int r = bind(fd, src->ai_addr, src->ai_addrlen);
     freeaddrinfo(src);
     if (r < 0)

@@ -89,6 +89,9 @@ static int load_tls(struct settings *st, const struct account *a, struct mc_err 
     st->tlsp.cert_file = conf_str(a, "tls_cert_file", NULL);
     st->tlsp.key_file = conf_str(a, "tls_key_file", NULL);
     st->tlsp.min_version = conf_str(a, "tls_min_version", NULL);
+    if (st->tlsp.min_version && !mc_streq_ci(st->tlsp.min_version, "tls1.2") &&
+        !mc_streq_ci(st->tlsp.min_version, "tls1.3"))
+        return bad(a, "tls_min_version", "expected tls1.2 or tls1.3", err);
     st->tlsp.ciphers = conf_str(a, "tls_ciphers", NULL);
     if (conf_str(a, "tls_priorities", NULL))
         return bad(a, "tls_priorities", "GnuTLS priority strings are not supported; use "
