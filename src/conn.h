@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "buf.h"
 #include "err.h"
 
 struct conn;
@@ -34,6 +35,8 @@ struct conn_ops {
     size_t (*cbind)(struct conn *c, const char **type, unsigned char *data, size_t max);
     /* Short description for logs: "TLSv1.3 TLS_AES_256_GCM_SHA384" or "none". */
     const char *(*tls_desc)(struct conn *c);
+    /* The certificate chain and session details, for --serverinfo (may be NULL). */
+    void (*tls_report)(struct conn *c, struct buf *out);
     void (*close)(struct conn *c);
 };
 

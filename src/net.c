@@ -144,6 +144,14 @@ static const char *tcp_tls_desc(struct conn *c)
     return nc->tls ? tls_desc(nc->tls) : "none";
 }
 
+static void tcp_tls_report(struct conn *c, struct buf *out)
+{
+    struct net_conn *nc = c->impl;
+
+    if (nc->tls)
+        tls_describe(nc->tls, out);
+}
+
 static void tcp_close(struct conn *c)
 {
     struct net_conn *nc = c->impl;
@@ -164,6 +172,7 @@ static const struct conn_ops tcp_ops = {
     .pending = tcp_pending,
     .cbind = tcp_cbind,
     .tls_desc = tcp_tls_desc,
+    .tls_report = tcp_tls_report,
     .close = tcp_close,
 };
 

@@ -458,17 +458,27 @@ static int mode_serverinfo(struct run *r, struct mc_err *err)
     struct smtp_session s;
     struct smtp_params p;
     char *secret = NULL;
+    struct buf tls;
     int rc;
 
     r->st.auth = false;   /* what the server offers, not whether we may use it */
+    r->st.tlsp.report_only = true;
     memset(&s, 0, sizeof s);
     rc = open_session(r, &c, &s, &p, &secret, err);
     if (s.p) {
         fprintf(r->out, "server %s port %s\n", r->st.host, r->st.port);
         if (s.greeting[0])
             fprintf(r->out, "  greeting: %s\n", s.greeting);
-        fprintf(r->out, "  TLS: %s\n", c.impl ? c.ops->tls_desc(&c) : "none");
-        fprintf(r->out, "  capabilities%s:\n", s.tls_active ? " (after TLS)" : "");
+        if (r->st.tls == SMTP_TLS_STARTTLS && s.tls_active) {
+            fprintf(r->out, "  capabilities before STARTTLS:\n");
+            print_caps(r->out, &s.caps_plain);
+        }
+        buf_init(&tls, BUF_NOLIMIT);
+        if (c.impl && c.ops->tls_report)
+            c.ops->tls_report(&c, &tls);
+        fputs(tls.len ? tls.data : "  TLS: none\n", r->out);
+        buf_release(&tls);
+        fprintf(r->out, "  capabilities%s:\n", s.tls_active ? " (over TLS)" : "");
         print_caps(r->out, &s.caps);
         smtp_quit(&s);
         smtp_release(&s);

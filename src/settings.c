@@ -71,6 +71,36 @@ static void default_domain(char *out, size_t len)
         freeaddrinfo(res);
 }
 
+/*
+ * tls_session_cache: on (default: $XDG_CACHE_HOME/mailcar/tls, else
+ * ~/.cache/mailcar/tls), off, or a directory.  Created private (0700).
+ */
+static int load_session_cache(struct settings *st, const struct account *a)
+{
+    const char *v = conf_str(a, "tls_session_cache", "on");
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char *path = NULL;
+
+    st->tlsp.session_dir = NULL;
+    if (mc_streq_ci(v, "off") || mc_streq_ci(v, "no"))
+        return 0;
+    if (!mc_streq_ci(v, "on") && *v)
+        path = conf_expand_path(v);
+    if (path) {
+        snprintf(st->session_dir, sizeof st->session_dir, "%s", path);
+        free(path);
+    } else if (xdg && *xdg == '/') {
+        snprintf(st->session_dir, sizeof st->session_dir, "%s/mailcar/tls", xdg);
+    } else if (home && *home == '/') {
+        snprintf(st->session_dir, sizeof st->session_dir, "%s/.cache/mailcar/tls", home);
+    } else {
+        return 0;
+    }
+    if (mc_mkdir_p(st->session_dir, 0700) == 0)
+        st->tlsp.session_dir = st->session_dir;
+    return 0;
+}
+
 static int load_tls(struct settings *st, const struct account *a, struct mc_err *err)
 {
     bool tls, starttls;
@@ -81,6 +111,7 @@ static int load_tls(struct settings *st, const struct account *a, struct mc_err 
         return -1;
     st->tls = !tls ? SMTP_TLS_NONE : starttls ? SMTP_TLS_STARTTLS : SMTP_TLS_IMPLICIT;
     st->tlsp.host = conf_str(a, "tls_host_override", st->host);
+    st->tlsp.port = st->port;
     st->tlsp.trust_file = conf_str(a, "tls_trust_file", NULL);
     if (st->tlsp.trust_file && (mc_streq_ci(st->tlsp.trust_file, "system") ||
                                 st->tlsp.trust_file[0] == '\0'))
@@ -93,6 +124,8 @@ static int load_tls(struct settings *st, const struct account *a, struct mc_err 
         !mc_streq_ci(st->tlsp.min_version, "tls1.3"))
         return bad(a, "tls_min_version", "expected tls1.2 or tls1.3", err);
     st->tlsp.ciphers = conf_str(a, "tls_ciphers", NULL);
+    if (load_session_cache(st, a) < 0)
+        return -1;
     if (conf_str(a, "tls_priorities", NULL))
         return bad(a, "tls_priorities", "GnuTLS priority strings are not supported; use "
                    "tls_ciphers and tls_min_version", err);
@@ -190,7 +223,7 @@ static const struct {
     {"tls_crl_file", true},   {"tls_dane", true},      {"undisclosed_recipients", true},
     {"aliases", true},        {"qualify_domain", true}, {"rewrite_from", true},
     {"queue", true},          {"queue_dir", false},    {"queue_lifetime", false},
-    {"tls_session_cache", false}, {"logfile_time_format", false}, {"ntlmdomain", false},
+    {"logfile_time_format", false}, {"ntlmdomain", false},
     {"tls_min_dh_prime_bits", false}, {"auto_from", false}, {"maildomain", false},
 };
 
@@ -240,7 +273,7 @@ int settings_load(struct settings *st, const struct account *a, struct mc_err *e
         snprintf(st->domain, sizeof st->domain, "%s", conf_str(a, "domain", NULL));
     else
         default_domain(st->domain, sizeof st->domain);
-    if (load_tls(st, a, err) < 0 || load_auth(st, a, err) < 0 || load_port(st, a, err) < 0 ||
+    if (load_tls(st, a, err) < 0 || load_port(st, a, err) < 0 || load_auth(st, a, err) < 0 ||
         load_dsn(st, a, err) < 0 || load_family(st, a, err) < 0 || load_headers(st, a, err) < 0)
         return -1;
     if (conf_time(a, "timeout", DEFAULT_TIMEOUT_S, &st->timeout_s, err) < 0 ||

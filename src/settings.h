@@ -52,6 +52,7 @@ struct settings {
     const char *logfile;
     int syslog_facility;
     struct strlist warnings;   /* keys accepted but without effect yet */
+    char session_dir[4096];
 };
 
 /* st must be zeroed before the first call; later calls replace it. */

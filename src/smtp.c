@@ -252,6 +252,12 @@ static int do_starttls(struct smtp_session *s, struct mc_err *err)
         return -1;
     }
     s->tls_active = true;
+    s->caps_plain = s->caps;
+    if (s->conn->ops->tls_desc) {
+        char line[160];
+        snprintf(line, sizeof line, "TLS started: %s", s->conn->ops->tls_desc(s->conn));
+        info(s, line);
+    }
     return do_ehlo(s, err);
 }
 
@@ -464,14 +470,15 @@ static int check_extensions(struct smtp_session *s, const struct smtp_envelope *
         return mc_err_set(err, MC_DATAERR,
                           "the message needs SMTPUTF8 (non-ASCII addresses or headers), "
                           "which the server does not offer");
-    if ((s->caps.flags & CAP_SIZE) && s->caps.size && (unsigned long long)msg_size(m) > s->caps.size)
-        return mc_err_set(err, MC_UNAVAIL, "message is %lld bytes, the server accepts at most %llu",
-                          (long long)msg_size(m), s->caps.size);
     if (m->eightbit && !(s->caps.flags & CAP_8BITMIME)) {
         info(s, "server lacks 8BITMIME; converting to quoted-printable");
         if (msg_downgrade_7bit(m, err) < 0)
             return -1;
     }
+    /* After any conversion: quoted-printable makes a message larger. */
+    if ((s->caps.flags & CAP_SIZE) && s->caps.size && (unsigned long long)msg_size(m) > s->caps.size)
+        return mc_err_set(err, MC_UNAVAIL, "message is %lld bytes, the server accepts at most %llu",
+                          (long long)msg_size(m), s->caps.size);
     return 0;
 }
 

@@ -70,6 +70,7 @@ struct smtp_session {
     struct conn *conn;
     const struct smtp_params *p;
     struct caps caps;
+    struct caps caps_plain;          /* what the server offered before STARTTLS */
     struct buf in;                   /* bytes read but not yet parsed */
     struct buf out;                  /* one protocol turn, written at once */
     struct reply reply;

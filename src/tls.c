@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/crypto.h>
@@ -32,6 +35,8 @@ struct tls {
     int fd;
     const struct io_limits *lim;
     char desc[96];
+    char *cache_file;     /* this server's session cache entry, or NULL */
+    char pin_note[64];    /* --serverinfo: whether tls_fingerprint matches */
 };
 
 /* OpenSSL's own reason for the last failure, or the errno text. */
@@ -119,6 +124,14 @@ static bool is_ip(const char *host)
     return inet_pton(AF_INET, host, b) == 1 || inet_pton(AF_INET6, host, b) == 1;
 }
 
+/* --serverinfo wants to show a certificate even when it would be refused. */
+static int keep_going(int ok, X509_STORE_CTX *ctx)
+{
+    (void)ok;
+    (void)ctx;
+    return 1;
+}
+
 static int setup_ssl(struct tls *t, const struct tls_params *p, struct mc_err *err)
 {
     t->ssl = SSL_new(t->ctx);
@@ -133,7 +146,7 @@ static int setup_ssl(struct tls *t, const struct tls_params *p, struct mc_err *e
         else
             X509_VERIFY_PARAM_set1_host(vp, p->host, 0);
         X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-        SSL_set_verify(t->ssl, SSL_VERIFY_PEER, NULL);
+        SSL_set_verify(t->ssl, SSL_VERIFY_PEER, p->report_only ? keep_going : NULL);
     } else {
         SSL_set_verify(t->ssl, SSL_VERIFY_NONE, NULL);
     }
@@ -162,7 +175,7 @@ static int ssl_wait(struct tls *t, int r, const char *what, struct mc_err *err)
 static void hex(const unsigned char *d, size_t n, char *out)
 {
     for (size_t i = 0; i < n; i++)
-        sprintf(out + 3 * i, "%02X%s", d[i], i + 1 < n ? ":" : "");
+        snprintf(out + 3 * i, 4, "%02X%s", d[i], i + 1 < n ? ":" : "");
 }
 
 /* Accept "AA:BB..." or "aabb..." for the SHA-256 of the certificate or of its public key. */
@@ -213,13 +226,99 @@ static int check_pin(struct tls *t, const char *pin, struct mc_err *err)
                       certfp, keyfp);
 }
 
+/*
+ * The session cache: one file per server and trust setting, holding a DER
+ * SSL_SESSION, written to a temporary name and renamed into place so that
+ * concurrent mailcars never read half a file.  Every failure here only
+ * costs a full handshake, so errors are not reported.
+ */
+static char *cache_path(const struct tls_params *p)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen;
+    char id[1024], hexid[33], *path;
+    int n;
+
+    n = snprintf(id, sizeof id, "%s|%s|%s|%d|%s|%s", p->host, p->port ? p->port : "",
+                 p->trust_file ? p->trust_file : "", p->certcheck,
+                 p->fingerprint ? p->fingerprint : "", p->cert_file ? p->cert_file : "");
+    if (n < 0 || (size_t)n >= sizeof id ||
+        EVP_Digest(id, (size_t)n, md, &mdlen, EVP_sha256(), NULL) != 1)
+        return NULL;
+    for (int i = 0; i < 16; i++)
+        snprintf(hexid + 2 * i, 3, "%02x", md[i]);
+    path = malloc(strlen(p->session_dir) + 40);
+    if (path)
+        snprintf(path, strlen(p->session_dir) + 40, "%s/%s.tls", p->session_dir, hexid);
+    return path;
+}
+
+static void cache_load(struct tls *t)
+{
+    unsigned char der[16384];
+    const unsigned char *q = der;
+    struct stat st;
+    SSL_SESSION *sess;
+    ssize_t n;
+    int fd = open(t->cache_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+    if (fd < 0)
+        return;
+    /* Only a private file of our own: anything else could be planted. */
+    if (fstat(fd, &st) == 0 && st.st_uid == geteuid() && !(st.st_mode & 077) &&
+        (n = read(fd, der, sizeof der)) > 0 &&
+        (sess = d2i_SSL_SESSION(NULL, &q, (long)n)) != NULL) {
+        if (SSL_SESSION_is_resumable(sess))
+            SSL_set_session(t->ssl, sess);
+        SSL_SESSION_free(sess);
+    }
+    close(fd);
+    mc_wipe(der, sizeof der);
+}
+
+static int cache_store(SSL *ssl, SSL_SESSION *sess)
+{
+    struct tls *t = SSL_get_app_data(ssl);
+    unsigned char *der = NULL;
+    char tmp[4096];
+    int len, fd;
+
+    if (t == NULL || t->cache_file == NULL || (len = i2d_SSL_SESSION(sess, &der)) <= 0)
+        return 0;
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", t->cache_file, (long)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0) {
+        bool ok = write(fd, der, (size_t)len) == len;
+        close(fd);
+        if (!ok || rename(tmp, t->cache_file) < 0)
+            unlink(tmp);
+    }
+    OPENSSL_clear_free(der, (size_t)len);
+    return 0;   /* we keep no reference */
+}
+
+static void cache_setup(struct tls *t, const struct tls_params *p)
+{
+    /* --serverinfo shows a full handshake, and never stores an unverified session. */
+    if (p->session_dir == NULL || p->report_only)
+        return;
+    if (mkdir(p->session_dir, 0700) < 0 && errno != EEXIST)
+        return;
+    t->cache_file = cache_path(p);
+    if (t->cache_file == NULL)
+        return;
+    SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(t->ctx, cache_store);
+    cache_load(t);
+}
+
 static int handshake(struct tls *t, const struct tls_params *p, struct mc_err *err)
 {
     int r, w;
 
     while ((r = SSL_connect(t->ssl)) != 1) {
         long vr = SSL_get_verify_result(t->ssl);
-        if (vr != X509_V_OK)
+        if (vr != X509_V_OK && !p->report_only)
             return mc_err_set(err, MC_TEMPFAIL, "TLS certificate of '%s' not accepted: %s",
                               p->host, X509_verify_cert_error_string(vr));
         w = ssl_wait(t, r, "TLS handshake", err);
@@ -228,10 +327,15 @@ static int handshake(struct tls *t, const struct tls_params *p, struct mc_err *e
         if (w < 0)
             return -1;
     }
-    if (p->fingerprint && check_pin(t, p->fingerprint, err) < 0)
-        return -1;
-    snprintf(t->desc, sizeof t->desc, "%s %s", SSL_get_version(t->ssl),
-             SSL_get_cipher_name(t->ssl));
+    if (p->fingerprint && check_pin(t, p->fingerprint, err) < 0) {
+        if (!p->report_only)
+            return -1;
+        snprintf(t->pin_note, sizeof t->pin_note, "does NOT match");
+    } else if (p->fingerprint) {
+        snprintf(t->pin_note, sizeof t->pin_note, "matches");
+    }
+    snprintf(t->desc, sizeof t->desc, "%s %s%s", SSL_get_version(t->ssl),
+             SSL_get_cipher_name(t->ssl), tls_resumed(t) ? " (session resumed)" : "");
     return 0;
 }
 
@@ -244,10 +348,20 @@ struct tls *tls_start(int fd, const struct tls_params *p, const struct io_limits
     t->lim = lim;
     ERR_clear_error();
     t->ctx = make_ctx(p, err);
-    if (t->ctx == NULL || setup_ssl(t, p, err) < 0 || handshake(t, p, err) < 0) {
+    if (t->ctx == NULL || setup_ssl(t, p, err) < 0) {
+        tls_free(t);
+        return NULL;
+    }
+    SSL_set_app_data(t->ssl, t);
+    cache_setup(t, p);
+    if (handshake(t, p, err) < 0) {
+        /* A failed handshake must not leave a session to resume. */
+        if (t->cache_file)
+            unlink(t->cache_file);
+        SSL_set_app_data(t->ssl, NULL);
         SSL_free(t->ssl);
-        SSL_CTX_free(t->ctx);
-        free(t);
+        t->ssl = NULL;
+        tls_free(t);
         return NULL;
     }
     return t;
@@ -316,14 +430,84 @@ const char *tls_desc(struct tls *t)
     return t->desc;
 }
 
+bool tls_resumed(struct tls *t)
+{
+    return SSL_session_reused(t->ssl) == 1;
+}
+
 void tls_free(struct tls *t)
 {
     if (t == NULL)
         return;
-    SSL_shutdown(t->ssl);   /* best effort close_notify; no waiting */
-    SSL_free(t->ssl);
+    if (t->ssl) {
+        SSL_shutdown(t->ssl);   /* best effort close_notify; no waiting */
+        SSL_free(t->ssl);
+    }
     SSL_CTX_free(t->ctx);
+    free(t->cache_file);
     free(t);
+}
+
+static void print_name(struct buf *out, const char *label, X509_NAME *name)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *text;
+    long n;
+
+    X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+    n = BIO_get_mem_data(bio, &text);
+    buf_printf(out, "    %-10s %.*s\n", label, (int)n, text);
+    BIO_free(bio);
+}
+
+static void print_time(struct buf *out, const char *label, const ASN1_TIME *tm)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *text;
+    long n;
+
+    ASN1_TIME_print(bio, tm);
+    n = BIO_get_mem_data(bio, &text);
+    buf_printf(out, "    %-10s %.*s\n", label, (int)n, text);
+    BIO_free(bio);
+}
+
+static void print_cert(struct buf *out, X509 *cert, int depth)
+{
+    unsigned char md[EVP_MAX_MD_SIZE], *der = NULL;
+    char fp[3 * 32 + 1];
+    unsigned int mdlen;
+    int len;
+
+    buf_printf(out, "  certificate %d%s\n", depth, depth == 0 ? " (server)" : "");
+    print_name(out, "subject", X509_get_subject_name(cert));
+    print_name(out, "issuer", X509_get_issuer_name(cert));
+    print_time(out, "valid from", X509_get0_notBefore(cert));
+    print_time(out, "valid to", X509_get0_notAfter(cert));
+    X509_digest(cert, EVP_sha256(), md, &mdlen);
+    hex(md, 32, fp);
+    buf_printf(out, "    %-10s %s\n", "sha256", fp);
+    len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+    if (len > 0 && EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL) == 1) {
+        hex(md, 32, fp);
+        buf_printf(out, "    %-10s %s\n", "key sha256", fp);
+    }
+    OPENSSL_free(der);
+}
+
+void tls_describe(struct tls *t, struct buf *out)
+{
+    STACK_OF(X509) *chain = SSL_get_peer_cert_chain(t->ssl);
+    long vr = SSL_get_verify_result(t->ssl);
+
+    buf_printf(out, "  TLS: %s\n", t->desc);
+    buf_printf(out, "  verification: %s\n", SSL_get_verify_mode(t->ssl) == SSL_VERIFY_NONE
+                                                  ? "not done (tls_certcheck off or pinned)"
+                                                  : X509_verify_cert_error_string(vr));
+    if (t->pin_note[0])
+        buf_printf(out, "  tls_fingerprint: %s\n", t->pin_note);
+    for (int i = 0; chain && i < sk_X509_num(chain); i++)
+        print_cert(out, sk_X509_value(chain, i), i);
 }
 
 const char *tls_library_version(void)

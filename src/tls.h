@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "buf.h"
 #include "err.h"
 
 struct io_limits;
@@ -26,6 +27,9 @@ struct tls_params {
     const char *key_file;
     const char *min_version;    /* "tls1.2" (default) or "tls1.3" */
     const char *ciphers;        /* OpenSSL cipher list for TLS <= 1.2, or NULL */
+    const char *port;           /* with host, names the session cache entry */
+    const char *session_dir;    /* TLS session cache directory, NULL = off */
+    bool report_only;           /* --serverinfo: verify and report, but go on */
 };
 
 struct tls;
@@ -37,6 +41,14 @@ int tls_write(struct tls *t, const void *p, size_t n, struct mc_err *err);
 bool tls_pending(struct tls *t);
 size_t tls_cbind(struct tls *t, const char **type, unsigned char *data, size_t max);
 const char *tls_desc(struct tls *t);
+/* Whether the handshake resumed a cached session. */
+bool tls_resumed(struct tls *t);
+/*
+ * For --serverinfo: protocol, cipher, resumption, and each certificate of
+ * the chain (subject, issuer, validity, SHA-256 of the certificate and of its
+ * public key, the forms tls_fingerprint accepts).
+ */
+void tls_describe(struct tls *t, struct buf *out);
 /* "OpenSSL 3.0.x ..." for --version. */
 const char *tls_library_version(void);
 /* Send close_notify (best effort) and free. */

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Zero memory in a way the compiler may not drop. */
 void mc_wipe(void *p, size_t n);
@@ -30,6 +31,9 @@ void strlist_add(struct strlist *l, const char *s);
 void strlist_add_owned(struct strlist *l, char *s);
 bool strlist_has_ci(const struct strlist *l, const char *s);
 void strlist_free(struct strlist *l);
+
+/* mkdir -p; 0 when the directory exists afterwards. */
+int mc_mkdir_p(const char *path, mode_t mode);
 
 bool mc_streq_ci(const char *a, const char *b);
 bool mc_has_ctl(const char *s);  /* any byte < 0x20 or 0x7f */

@@ -1,0 +1,156 @@
+"""TLS behaviour against the fault server: --serverinfo, the session cache,
+STARTTLS stripping and failures, and that no secret reaches argv, the
+environment, -v output or the log file."""
+
+import os
+import stat
+import subprocess
+import time
+
+import faultserver as fs
+
+MSG = b'Subject: tls\n\nbody\n'
+
+
+def starttls_server(faultserver, **kw):
+    caps = kw.pop('caps', ['PIPELINING', 'STARTTLS', 'AUTH PLAIN LOGIN'])
+    return faultserver(responder=fs.Responder(caps=caps, **kw))
+
+
+def tls_config(certs, *extra):
+    return ['tls on', 'tls_starttls on', 'tls_trust_file %s' % certs.ca, 'host localhost'] + list(extra)
+
+
+def test_serverinfo_shows_chain_and_caps(faultserver, run_mailcar, tls_certs):
+    srv = starttls_server(faultserver)
+    r = run_mailcar(['--serverinfo'], server=srv, config=tls_config(tls_certs))
+    assert r.code == 0, r.describe()
+    out = r.stdout.decode()
+    assert 'capabilities before STARTTLS' in out and 'STARTTLS' in out
+    assert 'subject    CN=localhost' in out
+    assert 'issuer     CN=mailcar test CA' in out
+    assert 'key sha256' in out and 'valid to' in out
+    assert 'verification: ok' in out
+    assert 'MAIL FROM' not in ' '.join(srv.text_lines)
+
+
+def test_serverinfo_shows_untrusted_certificate(faultserver, run_mailcar, tls_certs):
+    srv = starttls_server(faultserver)
+    r = run_mailcar(['-S'], server=srv, config=['tls on', 'host localhost'])
+    assert r.code == 0, r.describe()
+    out = r.stdout.decode()
+    # The server sends only its own certificate, issued by a CA we do not know.
+    assert 'verification: unable to verify the first certificate' in out
+    assert 'sha256' in out
+
+
+def test_session_cache_resumes(faultserver, run_mailcar, tls_certs, tmp_path):
+    cache = tmp_path / 'tlscache'
+    srv = starttls_server(faultserver)
+    cfg = tls_config(tls_certs, 'tls_session_cache %s' % cache)
+    first = run_mailcar(['-v', 'rcpt@example.test'], server=srv, config=cfg, stdin=MSG,
+                        stop_server=False)
+    assert first.code == 0, first.describe()
+    files = list(cache.iterdir())
+    assert len(files) == 1
+    assert stat.S_IMODE(os.stat(files[0]).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(cache).st_mode) == 0o700
+    second = run_mailcar(['-v', 'rcpt@example.test'], server=srv, config=cfg, stdin=MSG)
+    assert second.code == 0, second.describe()
+    assert b'session resumed' in second.stderr, second.describe()
+    assert len(srv.messages) == 2
+
+
+def test_session_cache_off(faultserver, run_mailcar, tls_certs, tmp_path):
+    srv = starttls_server(faultserver)
+    r = run_mailcar(['rcpt@example.test'], server=srv,
+                    config=tls_config(tls_certs, 'tls_session_cache off'), stdin=MSG,
+                    env={'XDG_CACHE_HOME': str(tmp_path / 'xdgcache')})
+    assert r.code == 0, r.describe()
+    assert not (tmp_path / 'xdgcache').exists()
+
+
+def test_session_cache_ignores_foreign_file(faultserver, run_mailcar, tls_certs, tmp_path):
+    cache = tmp_path / 'tlscache'
+    srv = starttls_server(faultserver)
+    cfg = tls_config(tls_certs, 'tls_session_cache %s' % cache)
+    r = run_mailcar(['rcpt@example.test'], server=srv, config=cfg, stdin=MSG, stop_server=False)
+    assert r.code == 0, r.describe()
+    entry = next(cache.iterdir())
+    os.chmod(entry, 0o644)   # readable by others: planted or leaked, never trusted
+    r = run_mailcar(['-v', 'rcpt@example.test'], server=srv, config=cfg, stdin=MSG)
+    assert r.code == 0, r.describe()
+    assert b'session resumed' not in r.stderr
+
+
+def test_starttls_stripped(faultserver, run_mailcar, tls_certs):
+    srv = starttls_server(faultserver, caps=['PIPELINING', 'AUTH PLAIN'])
+    r = run_mailcar(['rcpt@example.test'], server=srv,
+                    config=tls_config(tls_certs, 'user u', 'password p'), stdin=MSG)
+    assert r.code == 75, r.describe()
+    assert b'does not offer STARTTLS' in r.stderr
+    assert not any(l.startswith(('AUTH', 'MAIL')) for l in srv.text_lines)
+
+
+def test_starttls_refused_454(faultserver, run_mailcar, tls_certs):
+    srv = starttls_server(faultserver, overrides={'STARTTLS': '454 4.7.0 TLS not available'})
+    r = run_mailcar(['rcpt@example.test'], server=srv, config=tls_config(tls_certs), stdin=MSG)
+    assert r.code == 75, r.describe()
+    assert b'454' in r.stderr
+
+
+def test_handshake_interrupted(faultserver, run_mailcar, tls_certs):
+    script = ('S: 220 fault.test ESMTP\nC: EHLO *\nS: 250-fault.test\\r\\n250 STARTTLS\n'
+              'C: STARTTLS\nS: 220 go ahead\nSTALL 0.5\nCLOSE\n')
+    srv = faultserver(script=script)
+    r = run_mailcar(['rcpt@example.test'], server=srv, config=tls_config(tls_certs), stdin=MSG)
+    assert r.code == 75, r.describe()
+    assert b'TLS handshake' in r.stderr
+
+
+def test_auth_appearing_only_after_tls_is_used(faultserver, run_mailcar, tls_certs):
+    # Capabilities are read again after STARTTLS: AUTH absent before, present after.
+    script = ('S: 220 fault.test ESMTP\nC: EHLO *\nS: 250-fault.test\\r\\n250 STARTTLS\n'
+              'C: STARTTLS\nS: 220 go ahead\nTLS\nC: EHLO *\n'
+              'S: 250-fault.test\\r\\n250-PIPELINING\\r\\n250 AUTH PLAIN\n'
+              'C: AUTH PLAIN AHUAcA==\nS: 235 2.7.0 ok\nRESPONDER\n')
+    srv = faultserver(script=script, responder=fs.Responder(caps=['PIPELINING']))
+    r = run_mailcar(['rcpt@example.test'], server=srv,
+                    config=tls_config(tls_certs, 'auth on', 'user u', 'password p'), stdin=MSG)
+    assert r.code == 0, r.describe()
+    assert srv.errors == [], srv.report()
+
+
+def test_no_secret_in_argv_environ_or_output(faultserver, run_mailcar, tls_certs, tmp_path):
+    secret = 'Sup3r-S3cret-Passw0rd'
+    log = tmp_path / 'log'
+    srv = starttls_server(faultserver, credentials=('u', secret),
+                          overrides={'DATA-END': 'STALL 3 ; RAW 250 ok\r\n'})
+    cfg = tls_config(tls_certs, 'user u', 'passwordeval "echo %s"' % secret, 'logfile %s' % log)
+    path, _ = run_mailcar.write_config(run_mailcar_default(srv.port) + cfg)
+    p = subprocess.Popen([run_mailcar.binary, '-v', '-C', path, 'rcpt@example.test'],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=run_mailcar.env())
+    p.stdin.write(MSG)
+    p.stdin.close()
+    p.stdin = None
+    time.sleep(1.5)   # the server is stalling at the end of data: look now
+    with open('/proc/%d/cmdline' % p.pid, 'rb') as f:
+        cmdline = f.read()
+    with open('/proc/%d/environ' % p.pid, 'rb') as f:
+        environ = f.read()
+    out, err = p.communicate(timeout=20)
+    srv.wait_idle()
+    srv.stop()
+    assert p.returncode == 0, err
+    import base64
+    b64 = base64.b64encode(b'\0u\0' + secret.encode())
+    for blob in (cmdline, environ, out, err, log.read_bytes()):
+        assert secret.encode() not in blob
+        assert b64 not in blob
+    assert b'AUTH PLAIN <redacted>' in err
+
+
+def run_mailcar_default(port):
+    return ['account default', 'host 127.0.0.1', 'port %d' % port, 'from sender@example.test',
+            'timeout 5']
