@@ -21,6 +21,7 @@ enum {
     OPT_PRETEND,
     OPT_SERVERINFO,
     OPT_INPUT,
+    OPT_PASSWORD_FD,
     OPT_KEY_BASE = 0x200,   /* + index into conf_keys */
 };
 
@@ -33,6 +34,7 @@ static const struct option fixed_long[] = {
     {"pretend", no_argument, NULL, OPT_PRETEND},
     {"serverinfo", no_argument, NULL, OPT_SERVERINFO},
     {"input", required_argument, NULL, OPT_INPUT},
+    {"password-fd", required_argument, NULL, OPT_PASSWORD_FD},
 };
 #define NFIXED (sizeof fixed_long / sizeof fixed_long[0])
 
@@ -184,6 +186,18 @@ static int opt_short(struct cli *o, int c, int argc, char **argv, struct mc_err 
     return mc_err_set(err, MC_SOFTWARE, "unhandled option -%c", c);
 }
 
+static int parse_fd(struct cli *o, const char *arg, struct mc_err *err)
+{
+    char *end;
+    long fd = strtol(arg, &end, 10);
+
+    if (*arg == '\0' || *end != '\0' || fd < 0 || fd > 1024 || fd == 0)
+        return mc_err_set(err, MC_USAGE, "bad --password-fd '%s': a file descriptor number other "
+                          "than 0 (standard input holds the message)", arg);
+    o->password_fd = (int)fd;
+    return 0;
+}
+
 static int opt_long(struct cli *o, int c, struct mc_err *err)
 {
     switch (c) {
@@ -192,6 +206,7 @@ static int opt_long(struct cli *o, int c, struct mc_err *err)
     case OPT_PRETEND: return set_mode(o, MODE_PRETEND, "--pretend", err);
     case OPT_SERVERINFO: return set_mode(o, MODE_SERVERINFO, "--serverinfo", err);
     case OPT_INPUT: strlist_add(&o->inputs, optarg); return 0;
+    case OPT_PASSWORD_FD: return parse_fd(o, optarg, err);
     }
     return opt_key(o, c - OPT_KEY_BASE, optarg);
 }
@@ -226,6 +241,7 @@ int cli_parse(int argc, char **argv, struct cli *o, struct mc_err *err)
 
     memset(o, 0, sizeof *o);
     o->dot_ends = true;
+    o->password_fd = -1;
     dispatch_argv0(o, argc > 0 ? argv[0] : "mailcar");
     optind = 0;     /* full re-initialisation of GNU getopt */
     opterr = 0;
@@ -276,6 +292,7 @@ static const char *const help_fixed[] = {
     "  -S, --serverinfo   show what the server offers, its certificate, and exit",
     "  --pretend          print the resolved settings (secrets masked) and exit",
     "  --input FILE       send FILE instead of standard input (repeatable)",
+    "  --password-fd N    read the password from file descriptor N",
     "  --help             this text",
     "  --version          version and build features",
     "Accepted and ignored: -oXXX, -O OPT, -h N, -L TAG, -A X, -X FILE, -G, -U, -m, -n",

@@ -40,6 +40,7 @@ struct cli {
     const char *body;          /* -B 7BIT|8BITMIME */
     const char *config;        /* -C */
     const char *account;       /* -a */
+    int password_fd;           /* --password-fd, -1 when not given */
     struct strlist rcpts;      /* arguments, each an address list */
     struct strlist inputs;     /* --input FILE ... */
     struct account set;        /* config keys given as long options */

@@ -233,7 +233,9 @@ static int open_session(struct run *r, struct conn *c, struct smtp_session *s,
         return mc_err_set(err, MC_CONFIG, "no server configured: add 'host NAME' to the "
                           "configuration (account '%s') or use --host",
                           r->acc.name ? r->acc.name : "default");
-    if (r->st.auth && (secret_get(&r->acc, r->st.timeout_s, secret, err) < 0))
+    struct secret_ctx sx = {.host = r->st.host, .user = r->st.user, .timeout_s = r->st.timeout_s,
+                            .fd = r->o->password_fd, .may_prompt = true};
+    if (r->st.auth && r->o->mode != MODE_SERVERINFO && secret_get(&r->acc, &sx, secret, err) < 0)
         return -1;
     if (r->log.transcript && r->st.tls != SMTP_TLS_NONE && !r->st.tlsp.certcheck)
         fprintf(r->log.transcript, "mailcar: WARNING: tls_certcheck is off: the server's "
