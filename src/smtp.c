@@ -290,6 +290,11 @@ static int auth_pick(struct smtp_session *s, enum sasl_mech *mech, struct mc_err
         return mc_err_set(err, MC_UNAVAIL,
                           "server offers no authentication (no AUTH in its EHLO reply); "
                           "set 'auth off' if it needs none");
+    /* A client certificate with no password: the certificate is the credential. */
+    if (!s->p->auth_forced && s->p->have_client_cert && sasl_offered(s->caps.auth, SASL_EXTERNAL)) {
+        *mech = SASL_EXTERNAL;
+        return 0;
+    }
     if (!s->p->auth_forced)
         return sasl_choose(s->caps.auth, s->conn->ops->cbind != NULL && s->tls_active,
                            s->p->have_client_cert, mech, err);
