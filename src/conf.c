@@ -43,7 +43,7 @@ extern char **environ;
 const struct conf_key conf_keys[] = {
     /* Where to connect. */
     {"host", S, NULL, CONF_REQARG, "SMTP server host name or address"},
-    {"port", I, NULL, CONF_REQARG, "server port (default 25, 465 with tls_starttls off)"},
+    {"port", I, NULL, CONF_REQARG, "server port (default 587, 465 with tls_starttls off)"},
     {"protocol", E, "smtp lmtp", CONF_REQARG, "protocol to speak: smtp or lmtp"},
     {"socket", P, NULL, 0, "Unix domain socket to connect to instead of host and port"},
     {"source_ip", S, NULL, 0, "local address to bind the connection to"},
@@ -51,11 +51,11 @@ const struct conf_key conf_keys[] = {
     {"proxy_host", S, NULL, 0, "SOCKS5 proxy host"},
     {"proxy_port", I, NULL, 0, "SOCKS5 proxy port (default 1080)"},
     {"proxy_user", S, NULL, 0, "user name for the SOCKS5 proxy"},
-    {"domain", S, NULL, 0, "argument of EHLO or LHLO (default localhost)"},
+    {"domain", S, NULL, 0, "EHLO name and Message-ID domain (default /etc/mailname, else the FQDN)"},
     {"fallback_account", S, NULL, 0, "account to try when this one fails temporarily"},
     /* Time limits. */
     {"timeout", T, NULL, CONF_REQARG, "time limit for each network step (off, N, Ns, Nm, Nh)"},
-    {"connect_timeout", T, NULL, CONF_REQARG, "time limit for connecting and the TLS handshake"},
+    {"connect_timeout", T, NULL, CONF_REQARG, "time limit for each TCP connection attempt (default 30s)"},
     {"deadline", T, NULL, 0, "time limit for the whole delivery"},
     /* Authentication. */
     {"auth", S, NULL, 0, "authenticate: on, off, or a SASL mechanism name"},
@@ -94,7 +94,7 @@ const struct conf_key conf_keys[] = {
     {"set_from_header", E, "auto on off", 0, "write a From header: auto (if missing), on, off"},
     {"set_date_header", E, "auto off", 0, "add a Date header when missing"},
     {"set_msgid_header", E, "auto off", 0, "add a Message-ID header when missing"},
-    {"set_to_header", E, "auto off", 0, "add 'To: undisclosed-recipients:;' when no To or Cc"},
+    {"set_to_header", E, "off on", 0, "add 'To: undisclosed-recipients:;' when no To or Cc"},
     {"remove_bcc_headers", B, NULL, 0, "remove Bcc headers before sending"},
     {"undisclosed_recipients", B, NULL, 0, "replace To, Cc and Bcc with undisclosed-recipients"},
     {"aliases", P, NULL, 0, "aliases file for recipients without a domain"},

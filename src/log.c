@@ -106,6 +106,7 @@ static void format_entry(struct buf *b, const struct log_entry *e)
     add_field(b, "user", e->user);
     add_field(b, "from", e->from);
     add_field(b, "recipients", e->rcpts);
+    add_field(b, "refused", e->refused);
     snprintf(num, sizeof num, "%lld", e->size);
     add_field(b, "size", num);
     add_field(b, "msgid", e->msgid);

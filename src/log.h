@@ -35,6 +35,7 @@ struct log_entry {
     const char *user;
     const char *from;
     const char *rcpts;
+    const char *refused;   /* "addr (reply); addr (reply)" or NULL */
     long long size;
     const char *msgid;
     long long duration_ms;

@@ -106,7 +106,8 @@ static void default_sender(struct run *r)
     struct passwd *pw = getpwuid(getuid());
 
     free(r->from);
-    if (r->st.from)
+    /* A glob in `from` selects the account for -f; it is no address to send from. */
+    if (r->st.from && strpbrk(r->st.from, "*?[") == NULL)
         r->from = mc_strdup(r->st.from);
     else {
         char buf[512];
@@ -158,12 +159,28 @@ static int parse_argv_rcpts(struct run *r, struct mc_err *err)
     for (size_t i = 0; i < r->o->rcpts.n; i++) {
         const char *a = r->o->rcpts.v[i];
         if (a[0] == '-')
-            return mc_err_set(err, MC_USAGE, "recipient '%s' looks like an option; put it "
-                              "after '--' if it really is an address", a);
+            return mc_err_set(err, MC_USAGE, "recipient '%s' starts with '-': refused, since "
+                              "it could be an option meant for another program", a);
         if (addr_parse_list(a, strlen(a), &r->argv_rcpts, err) < 0)
             return -1;
     }
     return 0;
+}
+
+/* "root" becomes root@qualify_domain when one is set; addr_check refuses it otherwise. */
+static void add_qualified(struct run *r, struct addrlist *all, const char *addr)
+{
+    char *q;
+
+    if (r->st.qualify_domain == NULL || *addr == '\0' || strchr(addr, '@')) {
+        addrlist_add(all, addr, NULL);
+        return;
+    }
+    q = mc_calloc(1, strlen(addr) + strlen(r->st.qualify_domain) + 2);
+    snprintf(q, strlen(addr) + strlen(r->st.qualify_domain) + 2, "%s@%s", addr,
+             r->st.qualify_domain);
+    addrlist_add(all, q, NULL);
+    free(q);
 }
 
 /* The envelope for message m: argv recipients, plus the headers' with -t. */
@@ -171,9 +188,9 @@ static int build_envelope(struct run *r, struct msg *m, struct smtp_envelope *en
                           struct addrlist *all, struct mc_err *err)
 {
     for (size_t i = 0; i < r->argv_rcpts.n; i++)
-        addrlist_add(all, r->argv_rcpts.v[i].addr, NULL);
+        add_qualified(r, all, r->argv_rcpts.v[i].addr);
     for (size_t i = 0; i < m->rcpts.n; i++)
-        addrlist_add(all, m->rcpts.v[i].addr, NULL);
+        add_qualified(r, all, m->rcpts.v[i].addr);
     if (all->n == 0)
         return mc_err_set(err, MC_USAGE, "no recipients: name them on the command line or use -t");
     env->from = r->from;
@@ -234,7 +251,7 @@ static int open_session(struct run *r, struct conn *c, struct smtp_session *s,
                           "configuration (account '%s') or use --host",
                           r->acc.name ? r->acc.name : "default");
     struct secret_ctx sx = {.host = r->st.host, .user = r->st.user, .timeout_s = r->st.timeout_s,
-                            .fd = r->o->password_fd, .may_prompt = true};
+                            .fd = r->o->password_fd, .may_prompt = r->st.tlsp.cert_file == NULL};
     if (r->st.auth && r->o->mode != MODE_SERVERINFO && secret_get(&r->acc, &sx, secret, err) < 0)
         return -1;
     if (r->log.transcript && r->st.tls != SMTP_TLS_NONE && !r->st.tlsp.certcheck)
@@ -268,13 +285,19 @@ static enum mc_class report_rcpts(struct run *r, const struct smtp_envelope *env
     return cls;
 }
 
-static char *join_rcpts(const struct smtp_envelope *env)
+/* All recipients, or (refused) those the server turned down with its reply. */
+static char *join_rcpts(const struct smtp_envelope *env, bool refused)
 {
     struct buf b;
 
     buf_init(&b, BUF_NOLIMIT);
-    for (size_t i = 0; i < env->nrcpts; i++)
-        buf_printf(&b, "%s%s", i ? "," : "", env->rcpts[i].addr);
+    for (size_t i = 0; i < env->nrcpts; i++) {
+        const struct smtp_rcpt *rc = &env->rcpts[i];
+        if (!refused)
+            buf_printf(&b, "%s%s", b.len ? "," : "", rc->addr);
+        else if (rc->state == RCPT_TEMPFAIL || rc->state == RCPT_PERMFAIL)
+            buf_printf(&b, "%s%s (%s)", b.len ? "; " : "", rc->addr, rc->reply);
+    }
     return buf_detach(&b, NULL);
 }
 
@@ -282,7 +305,7 @@ static void log_result(struct run *r, struct smtp_session *s, struct conn *c,
                        const struct smtp_envelope *env, const struct msg *m, long long start,
                        const struct mc_err *err)
 {
-    char *rcpts = join_rcpts(env);
+    char *rcpts = join_rcpts(env, false), *refused = join_rcpts(env, true);
     struct mc_err lerr;
     struct log_entry e = {
         .host = r->st.host,
@@ -291,6 +314,7 @@ static void log_result(struct run *r, struct smtp_session *s, struct conn *c,
         .user = r->st.user,
         .from = r->from,
         .rcpts = rcpts,
+        .refused = refused,
         .size = m ? (long long)msg_size(m) : 0,
         .msgid = m ? m->message_id : NULL,
         .duration_ms = net_now_ms() - start,
@@ -301,6 +325,7 @@ static void log_result(struct run *r, struct smtp_session *s, struct conn *c,
     if (log_attempt(&r->log, &e, &lerr) < 0)
         fprintf(r->errf, "mailcar: %s\n", lerr.msg);
     free(rcpts);
+    free(refused);
 }
 
 static int send_one(struct run *r, struct smtp_session *s, struct conn *c, size_t i,
@@ -580,8 +605,11 @@ int send_run(const struct cli *o, FILE *out, FILE *errf, struct mc_err *err)
     if (rc == 0 && o->verbose)
         for (size_t i = 0; i < o->ignored.n; i++)
             fprintf(errf, "mailcar: ignoring option %s\n", o->ignored.v[i]);
-    if (rc == 0)
-        rc = select_account(&r, o->from ? o->from : NULL, err);
+    if (rc == 0) {
+        char *from = o->from ? sender_from_arg(o->from) : NULL;
+        rc = select_account(&r, from, err);
+        free(from);
+    }
     for (size_t i = 0; rc == 0 && i < r.st.warnings.n; i++)
         fprintf(errf, "mailcar: warning: %s\n", r.st.warnings.v[i]);
     if (rc == 0) {

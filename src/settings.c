@@ -221,7 +221,7 @@ static const struct {
     {"protocol", true},       {"socket", true},        {"proxy_host", true},
     {"proxy_port", true},     {"proxy_user", true},    {"fallback_account", true},
     {"tls_crl_file", true},   {"tls_dane", true},      {"undisclosed_recipients", true},
-    {"aliases", true},        {"qualify_domain", true}, {"rewrite_from", true},
+    {"aliases", true},        {"rewrite_from", true},
     {"queue", true},          {"queue_dir", false},    {"queue_lifetime", false},
     {"logfile_time_format", false}, {"ntlmdomain", false},
     {"tls_min_dh_prime_bits", false}, {"auto_from", false}, {"maildomain", false},
@@ -242,10 +242,18 @@ static int check_not_yet(struct settings *st, const struct account *a, struct mc
         char text[300];
         if (v == NULL || harmless_value(v->key, v->value))
             continue;
-        snprintf(text, sizeof text, "%s:%u: '%s' is not supported by this version of mailcar",
-                 v->file, v->line, v->key);
+        if (v->line)
+            snprintf(text, sizeof text, "%s:%u: '%s' is not supported by this version of mailcar",
+                     v->file, v->line, v->key);
+        else {
+            int n = snprintf(text, sizeof text, "option --%s", v->key);
+            for (int j = 9; j < n && j < (int)sizeof text; j++)
+                if (text[j] == '_')
+                    text[j] = '-';
+            snprintf(text + n, sizeof text - (size_t)n, " is not supported by this version of mailcar");
+        }
         if (not_yet[i].fatal)
-            return mc_err_set(err, MC_CONFIG, "%s; remove the line", text);
+            return mc_err_set(err, MC_CONFIG, "%s%s", text, v->line ? "; remove the line" : "");
         strlist_add(&st->warnings, text);
     }
     return 0;
@@ -266,6 +274,7 @@ int settings_load(struct settings *st, const struct account *a, struct mc_err *e
     st->source_ip = conf_str(a, "source_ip", NULL);
     st->from = conf_str(a, "from", NULL);
     st->from_name = conf_str(a, "from_full_name", NULL);
+    st->qualify_domain = conf_str(a, "qualify_domain", NULL);
     st->logfile = conf_str(a, "logfile", NULL);
     if (st->logfile && (*st->logfile == '\0' || mc_streq_ci(st->logfile, "off")))
         st->logfile = NULL;
@@ -285,6 +294,8 @@ int settings_load(struct settings *st, const struct account *a, struct mc_err *e
         conf_bool(a, "partial_delivery", true, &st->partial_delivery, err) < 0 ||
         conf_bool(a, "dsn_required", false, &st->dsn_required, err) < 0 ||
         log_facility(conf_str(a, "syslog", NULL), &st->syslog_facility, err) < 0)
+        return -1;
+    if (conf_check_account(a, err) < 0)
         return -1;
     if (mc_has_ctl(st->domain) || strchr(st->domain, ' '))
         return bad(a, "domain", "contains white space or a control character", err);

@@ -36,6 +36,7 @@ struct settings {
     const char *user;
     const char *from;
     const char *from_name;
+    const char *qualify_domain;    /* appended to recipients without a domain */
     bool allow_from_override;
     bool read_envelope_from;
     bool read_recipients;

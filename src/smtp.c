@@ -521,9 +521,8 @@ static int no_recipients(struct smtp_session *s, const struct smtp_envelope *env
             first = &env->rcpts[i];
     }
     return mc_err_reply(err, temp ? MC_TEMPFAIL : MC_NOUSER, first ? first->code : 0, "",
-                        "server refused %s recipient%s%s%s%s", env->nrcpts == 1 ? "the" : "every",
-                        env->nrcpts == 1 ? "" : "s", first ? " (" : "", first ? first->reply : "",
-                        first ? ")" : "");
+                        "server refused %s recipient%s%s%s", env->nrcpts == 1 ? "the" : "every",
+                        first ? " (" : "", first ? first->reply : "", first ? ")" : "");
 }
 
 /*

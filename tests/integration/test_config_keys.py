@@ -280,6 +280,14 @@ def test_logfile_records_failure(faultserver, run_mailcar, tmp_path):
     assert '452 4.3.1 full' in log.read_text()
 
 
+def test_logfile_names_refused_recipients(faultserver, run_mailcar, tmp_path):
+    srv = plain(faultserver, rcpt={'bad@example.test': '550 5.1.1 no such user'})
+    log = tmp_path / 'mailcar.log'
+    r = send(run_mailcar, srv, ['logfile %s' % log], args=['good@example.test', 'bad@example.test'])
+    assert r.code == 67, r.describe()
+    assert 'refused="bad@example.test (550 5.1.1 no such user)"' in log.read_text()
+
+
 def test_logfile_unwritable(faultserver, run_mailcar, tmp_path):
     srv = plain(faultserver)
     r = send(run_mailcar, srv, ['logfile %s/no/such/dir/log' % tmp_path])
@@ -482,3 +490,50 @@ def test_config_with_password_must_be_private(run_mailcar):
     r2 = run_mailcar(['-C', r.config_path, 'rcpt@example.test'], use_config=False, stdin=MSG)
     assert r2.code == 78, r2.describe()
     assert b'chmod 600' in r2.stderr
+
+
+def test_qualify_domain(faultserver, run_mailcar):
+    srv = plain(faultserver)
+    r = send(run_mailcar, srv, ['qualify_domain example.test'], args=['root', 'www-data'])
+    assert r.code == 0, r.describe()
+    assert 'RCPT TO:<root@example.test>' in srv.text_lines
+    assert 'RCPT TO:<www-data@example.test>' in srv.text_lines
+
+
+def test_unqualified_without_qualify_domain(faultserver, run_mailcar):
+    srv = plain(faultserver)
+    r = send(run_mailcar, srv, args=['root'], wait_server=0.2)
+    assert r.code == 65, r.describe()
+    assert b'"root" has no domain' in r.stderr
+    assert srv.lines == []
+
+
+def test_account_chosen_by_bracketed_f(faultserver, run_mailcar):
+    srv = plain(faultserver)
+    cfg = ['account default', 'host 127.0.0.1', 'port 1', 'tls off', 'from d@example.test',
+           'account work', 'host 127.0.0.1', 'port %d' % srv.port, 'tls off',
+           'from me@work.test']
+    r = run_mailcar(['-f', '<me@work.test>', 'rcpt@example.test'], server=srv, config=cfg,
+                    replace_config=True, stdin=MSG)
+    assert r.code == 0, r.describe()
+    assert 'MAIL FROM:<me@work.test>' in srv.text_lines
+
+
+def test_glob_from_is_not_a_sender(faultserver, run_mailcar):
+    srv = plain(faultserver)
+    r = send(run_mailcar, srv, ['from *@example.test', 'domain host.example.test'])
+    assert r.code == 0, r.describe()
+    mail = next(l for l in srv.text_lines if l.startswith('MAIL'))
+    assert '*' not in mail and mail.endswith('@host.example.test>')
+
+
+def test_typed_values_checked_with_line(run_mailcar):
+    r = run_mailcar(['rcpt@example.test'], config=['set_from_header maybe'], stdin=MSG)
+    assert r.code == 78, r.describe()
+    assert re.search(rb'mailcarrc-\d+:\d+: ', r.stderr), r.stderr
+
+
+def test_unsupported_option_on_command_line(run_mailcar):
+    r = run_mailcar(['--proxy-host=127.0.0.1', 'rcpt@example.test'], stdin=MSG)
+    assert r.code == 78, r.describe()
+    assert b'option --proxy-host is not supported' in r.stderr
