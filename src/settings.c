@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -110,7 +111,6 @@ static int load_tls(struct settings *st, const struct account *a, struct mc_err 
         conf_bool(a, "tls_certcheck", true, &st->tlsp.certcheck, err) < 0)
         return -1;
     st->tls = !tls ? SMTP_TLS_NONE : starttls ? SMTP_TLS_STARTTLS : SMTP_TLS_IMPLICIT;
-    st->tlsp.host = conf_str(a, "tls_host_override", st->host);
     st->tlsp.port = st->port;
     st->tlsp.trust_file = conf_str(a, "tls_trust_file", NULL);
     if (st->tlsp.trust_file && (mc_streq_ci(st->tlsp.trust_file, "system") ||
@@ -151,10 +151,65 @@ static int load_auth(struct settings *st, const struct account *a, struct mc_err
     return 0;
 }
 
+/*
+ * host may be written as a URL: smtps://name[:port] is implicit TLS (465),
+ * smtp://name[:port] is STARTTLS (587); [v6]:port brackets an IPv6 address.
+ * The URL's scheme and port win over tls_starttls and port.
+ */
+static int parse_host_url(struct settings *st, const struct account *a, long *port,
+                          struct mc_err *err)
+{
+    const char *h = st->host, *rest, *colon;
+    size_t n;
+
+    *port = 0;
+    if (h == NULL || strstr(h, "://") == NULL)
+        return 0;
+    if (strncasecmp(h, "smtps://", 8) == 0) {
+        st->tls = SMTP_TLS_IMPLICIT;
+        rest = h + 8;
+    } else if (strncasecmp(h, "smtp://", 7) == 0) {
+        if (st->tls == SMTP_TLS_IMPLICIT)
+            st->tls = SMTP_TLS_STARTTLS;
+        rest = h + 7;
+    } else {
+        return bad(a, "host", "expected a host name, smtp://HOST[:PORT] or smtps://HOST[:PORT]",
+                   err);
+    }
+    if (*rest == '[') {
+        const char *close = strchr(rest, ']');
+        if (close == NULL)
+            return bad(a, "host", "unbalanced '[' in the address", err);
+        n = (size_t)(close - rest - 1);
+        snprintf(st->host_buf, sizeof st->host_buf, "%.*s", (int)n, rest + 1);
+        colon = close[1] == ':' ? close + 1 : NULL;
+    } else {
+        colon = strchr(rest, ':');
+        n = colon ? (size_t)(colon - rest) : strcspn(rest, "/");
+        snprintf(st->host_buf, sizeof st->host_buf, "%.*s", (int)n, rest);
+    }
+    if (colon) {
+        char *end;
+        *port = strtol(colon + 1, &end, 10);
+        if (*port < 1 || *port > 65535 || (*end != '\0' && *end != '/'))
+            return bad(a, "host", "bad port in the URL", err);
+    }
+    if (st->host_buf[0] == '\0')
+        return bad(a, "host", "no host name in the URL", err);
+    st->host = st->host_buf;
+    return 0;
+}
+
 static int load_port(struct settings *st, const struct account *a, struct mc_err *err)
 {
     long port;
 
+    if (parse_host_url(st, a, &port, err) < 0)
+        return -1;
+    if (port) {
+        snprintf(st->port, sizeof st->port, "%ld", port);
+        return 0;
+    }
     if (conf_int(a, "port", st->tls == SMTP_TLS_IMPLICIT ? 465 : 587, &port, err) < 0)
         return -1;
     if (port < 1 || port > 65535)
@@ -297,6 +352,7 @@ int settings_load(struct settings *st, const struct account *a, struct mc_err *e
         return -1;
     if (conf_check_account(a, err) < 0)
         return -1;
+    st->tlsp.host = conf_str(a, "tls_host_override", st->host);
     if (mc_has_ctl(st->domain) || strchr(st->domain, ' '))
         return bad(a, "domain", "contains white space or a control character", err);
     return 0;

@@ -25,6 +25,7 @@
 
 struct settings {
     const char *host;
+    char host_buf[256];        /* the host part of an smtp:// or smtps:// URL */
     char port[8];
     int family;
     const char *source_ip;

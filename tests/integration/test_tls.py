@@ -154,3 +154,28 @@ def test_no_secret_in_argv_environ_or_output(faultserver, run_mailcar, tls_certs
 def run_mailcar_default(port):
     return ['account default', 'host 127.0.0.1', 'port %d' % port, 'from sender@example.test',
             'timeout 5']
+
+
+def test_smtps_url_host(faultserver, run_mailcar, tls_certs):
+    srv = faultserver(script='TLS\nRESPONDER', responder=fs.Responder(caps=['PIPELINING']))
+    r = run_mailcar(['rcpt@example.test'], server=srv, stdin=MSG,
+                    config=['tls on', 'tls_trust_file %s' % tls_certs.ca,
+                            'host smtps://localhost:%d' % srv.port, 'port 1'])
+    assert r.code == 0, r.describe()
+    assert len(srv.messages) == 1
+
+
+def test_smtp_url_host_means_starttls(faultserver, run_mailcar, tls_certs):
+    srv = starttls_server(faultserver)
+    r = run_mailcar(['rcpt@example.test'], server=srv, stdin=MSG,
+                    config=['tls on', 'tls_starttls off', 'tls_trust_file %s' % tls_certs.ca,
+                            'host smtp://localhost:%d' % srv.port])
+    assert r.code == 0, r.describe()
+    assert 'STARTTLS' in srv.text_lines
+
+
+def test_bad_url_host(run_mailcar):
+    for host in ('imap://x', 'smtps://', 'smtps://x:99999', 'smtps://[::1'):
+        r = run_mailcar(['rcpt@example.test'], config=['host %s' % host], stdin=MSG)
+        assert r.code == 78, r.describe()
+        assert b"'host'" in r.stderr
