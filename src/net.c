@@ -28,8 +28,25 @@ struct net_conn {
     struct io_limits lim;
     const struct tls_params *tlsp;
     struct tls *tls;
+    struct tls *early;          /* context made while waiting for the server */
+    bool early_tried;
+    struct mc_err early_err;
     char peer[NI_MAXHOST + NI_MAXSERV + 8];
 };
+
+/*
+ * Before STARTTLS the client only waits for the greeting and the EHLO
+ * reply: the first time it would block, it builds the TLS context instead,
+ * so that cost overlaps the network round trips.
+ */
+static bool prepare_tls_early(struct net_conn *nc)
+{
+    if (nc->early_tried || nc->tlsp == NULL || nc->tls)
+        return false;
+    nc->early_tried = true;
+    nc->early = tls_prepare(nc->tlsp, &nc->early_err);
+    return true;
+}
 
 long long net_now_ms(void)
 {
@@ -81,6 +98,8 @@ static ssize_t tcp_read(struct conn *c, void *p, size_t n, struct mc_err *err)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return mc_err_set(err, MC_TEMPFAIL, "reading from %s: %s", nc->peer, strerror(errno));
+        if (prepare_tls_early(nc))
+            continue;
         if (net_wait(nc->fd, POLLIN, &nc->lim, "waiting for the server", err) < 0)
             return -1;
     }
@@ -114,10 +133,23 @@ static int tcp_starttls(struct conn *c, struct mc_err *err)
 {
     struct net_conn *nc = c->impl;
 
+    struct tls *t;
+
     if (nc->tlsp == NULL)
         return mc_err_set(err, MC_SOFTWARE, "STARTTLS without TLS settings");
-    nc->tls = tls_start(nc->fd, nc->tlsp, &nc->lim, err);
-    return nc->tls ? 0 : -1;
+    prepare_tls_early(nc);
+    t = nc->early;
+    nc->early = NULL;
+    if (t == NULL) {
+        *err = nc->early_err;
+        return -1;
+    }
+    if (tls_handshake(t, nc->fd, nc->tlsp, &nc->lim, err) < 0) {
+        tls_free(t);
+        return -1;
+    }
+    nc->tls = t;
+    return 0;
 }
 
 static bool tcp_pending(struct conn *c)
@@ -160,6 +192,8 @@ static void tcp_close(struct conn *c)
         return;
     if (nc->tls)
         tls_free(nc->tls);
+    if (nc->early)
+        tls_free(nc->early);
     close(nc->fd);
     free(nc);
     c->impl = NULL;

@@ -339,19 +339,27 @@ static int handshake(struct tls *t, const struct tls_params *p, struct mc_err *e
     return 0;
 }
 
-struct tls *tls_start(int fd, const struct tls_params *p, const struct io_limits *lim,
-                      struct mc_err *err)
+struct tls *tls_prepare(const struct tls_params *p, struct mc_err *err)
 {
     struct tls *t = mc_calloc(1, sizeof *t);
 
-    t->fd = fd;
-    t->lim = lim;
+    t->fd = -1;
     ERR_clear_error();
     t->ctx = make_ctx(p, err);
-    if (t->ctx == NULL || setup_ssl(t, p, err) < 0) {
-        tls_free(t);
+    if (t->ctx == NULL) {
+        free(t);
         return NULL;
     }
+    return t;
+}
+
+int tls_handshake(struct tls *t, int fd, const struct tls_params *p,
+                  const struct io_limits *lim, struct mc_err *err)
+{
+    t->fd = fd;
+    t->lim = lim;
+    if (setup_ssl(t, p, err) < 0)
+        return -1;
     SSL_set_app_data(t->ssl, t);
     cache_setup(t, p);
     if (handshake(t, p, err) < 0) {
@@ -359,8 +367,19 @@ struct tls *tls_start(int fd, const struct tls_params *p, const struct io_limits
         if (t->cache_file)
             unlink(t->cache_file);
         SSL_set_app_data(t->ssl, NULL);
-        SSL_free(t->ssl);
-        t->ssl = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+struct tls *tls_start(int fd, const struct tls_params *p, const struct io_limits *lim,
+                      struct mc_err *err)
+{
+    struct tls *t = tls_prepare(p, err);
+
+    if (t == NULL)
+        return NULL;
+    if (tls_handshake(t, fd, p, lim, err) < 0) {
         tls_free(t);
         return NULL;
     }
@@ -440,7 +459,8 @@ void tls_free(struct tls *t)
     if (t == NULL)
         return;
     if (t->ssl) {
-        SSL_shutdown(t->ssl);   /* best effort close_notify; no waiting */
+        if (SSL_is_init_finished(t->ssl))
+            SSL_shutdown(t->ssl);   /* best effort close_notify; no waiting */
         SSL_free(t->ssl);
     }
     SSL_CTX_free(t->ctx);

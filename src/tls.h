@@ -36,6 +36,15 @@ struct tls;
 
 struct tls *tls_start(int fd, const struct tls_params *p, const struct io_limits *lim,
                       struct mc_err *err);
+/*
+ * The same in two steps: the context (trust store, keys: millions of
+ * instructions in OpenSSL 3) can be made while the server is still
+ * answering, and the handshake done later.  After a failed tls_handshake
+ * the caller frees t.
+ */
+struct tls *tls_prepare(const struct tls_params *p, struct mc_err *err);
+int tls_handshake(struct tls *t, int fd, const struct tls_params *p,
+                  const struct io_limits *lim, struct mc_err *err);
 ssize_t tls_read(struct tls *t, void *p, size_t n, struct mc_err *err);
 int tls_write(struct tls *t, const void *p, size_t n, struct mc_err *err);
 bool tls_pending(struct tls *t);
