@@ -507,22 +507,32 @@ static void rset(struct smtp_session *s)
         s->broken = true;
 }
 
-/* Why no recipient was accepted: temporary if any refusal was. */
+/* Why not every recipient was accepted: temporary if any refusal was. */
 static int no_recipients(struct smtp_session *s, const struct smtp_envelope *env,
                          struct mc_err *err)
 {
     const struct smtp_rcpt *first = NULL;
+    size_t refused = 0;
     bool temp = false;
 
+    (void)s;
     for (size_t i = 0; i < env->nrcpts; i++) {
-        if (env->rcpts[i].state == RCPT_TEMPFAIL)
-            temp = true;
+        const struct smtp_rcpt *rc = &env->rcpts[i];
+        if (rc->state != RCPT_TEMPFAIL && rc->state != RCPT_PERMFAIL)
+            continue;
+        temp |= rc->state == RCPT_TEMPFAIL;
+        refused++;
         if (first == NULL)
-            first = &env->rcpts[i];
+            first = rc;
     }
-    return mc_err_reply(err, temp ? MC_TEMPFAIL : MC_NOUSER, first ? first->code : 0, "",
-                        "server refused %s recipient%s%s%s", env->nrcpts == 1 ? "the" : "every",
-                        first ? " (" : "", first ? first->reply : "", first ? ")" : "");
+    if (first == NULL)
+        return mc_err_set(err, MC_SOFTWARE, "no recipient was refused");
+    if (refused == env->nrcpts && refused == 1)
+        return mc_err_reply(err, temp ? MC_TEMPFAIL : MC_NOUSER, first->code, "",
+                            "server refused the recipient <%s>: %s", first->addr, first->reply);
+    return mc_err_reply(err, temp ? MC_TEMPFAIL : MC_NOUSER, first->code, "",
+                        "server refused %zu of %zu recipients (first: <%s>: %s)", refused,
+                        env->nrcpts, first->addr, first->reply);
 }
 
 /*
