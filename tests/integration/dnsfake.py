@@ -1,0 +1,100 @@
+"""A tiny authoritative-for-everything DNS server on 127.0.0.1:53 for tests.
+
+Names are answered by their first label's suffix rules:
+    *.nx.test        NXDOMAIN          (mailcar: host not found, exit 68)
+    *.servfail.test  SERVFAIL          (temporary failure, exit 75)
+    *.silent.test    no answer at all  (the resolver times out, exit 75)
+    anything else    A 127.0.0.1
+Queries are recorded in .queries.  Tests point a process at it by running
+it in a private mount namespace where /etc/resolv.conf names 127.0.0.1
+(see run_with_resolver).  Standard library only.
+"""
+
+import os
+import socket
+import struct
+import subprocess
+import threading
+
+
+class FakeDns:
+    def __init__(self, host='127.0.0.1', port=53):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, port))
+        self.sock.settimeout(0.2)
+        self.queries = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self):
+        while not self._stop.is_set():
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            reply = self.answer(data)
+            if reply is not None:
+                self.sock.sendto(reply, peer)
+
+    @staticmethod
+    def _qname(data):
+        labels, i = [], 12
+        while i < len(data) and data[i]:
+            n = data[i]
+            labels.append(data[i + 1:i + 1 + n].decode('ascii', 'replace'))
+            i += 1 + n
+        return '.'.join(labels).lower(), i + 1
+
+    def answer(self, data):
+        if len(data) < 12:
+            return None
+        qid, flags = struct.unpack('>HH', data[:4])
+        name, end = self._qname(data)
+        qtype = struct.unpack('>H', data[end:end + 2])[0] if end + 2 <= len(data) else 0
+        question = data[12:end + 4]
+        self.queries.append((name, qtype))
+        rd = flags & 0x0100
+        if name.endswith('.silent.test'):
+            return None
+        if name.endswith('.nx.test'):
+            return struct.pack('>HHHHHH', qid, 0x8403 | rd, 1, 0, 0, 0) + question
+        if name.endswith('.servfail.test'):
+            return struct.pack('>HHHHHH', qid, 0x8002 | rd, 1, 0, 0, 0) + question
+        if qtype != 1:   # only A records exist here
+            return struct.pack('>HHHHHH', qid, 0x8400 | rd, 1, 0, 0, 0) + question
+        rr = b'\xc0\x0c' + struct.pack('>HHIH', 1, 1, 60, 4) + socket.inet_aton('127.0.0.1')
+        return struct.pack('>HHHHHH', qid, 0x8400 | rd, 1, 1, 0, 0) + question + rr
+
+    def stop(self):
+        self._stop.set()
+        self.sock.close()
+        self._thread.join(2)
+
+
+def resolver_prefix(tmpdir):
+    """argv prefix running a command with /etc/resolv.conf -> 127.0.0.1 (root only)."""
+    conf = os.path.join(str(tmpdir), 'resolv.conf')
+    with open(conf, 'w') as f:
+        f.write('nameserver 127.0.0.1\noptions timeout:1 attempts:1\n')
+    return ['unshare', '-m', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && exec "$@"', conf]
+
+
+def can_fake_dns():
+    """None when the tests can run, else why not."""
+    if os.geteuid() != 0:
+        return 'needs root (a private mount namespace and port 53)'
+    try:
+        subprocess.run(['unshare', '-m', 'true'], check=True, capture_output=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return 'unshare -m is not permitted here'
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(('127.0.0.1', 53))
+    except OSError as e:
+        return '127.0.0.1:53 is not free (%s)' % e
+    finally:
+        s.close()
+    return None
