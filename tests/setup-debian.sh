@@ -21,7 +21,8 @@ fi
 say() { printf 'setup-debian.sh: %s\n' "$*"; }
 
 BUILD_PKGS="build-essential autoconf automake pkg-config libssl-dev libcmocka-dev
-clang python3 python3-pytest mandoc openssl ca-certificates valgrind msmtp"
+clang python3 python3-pytest mandoc openssl ca-certificates valgrind msmtp
+bash-completion zsh fish"
 # Servers: dovecot-core (auth only) plus what pf.sh uses.
 SERVER_PKGS="dovecot-core passwd adduser"
 
