@@ -69,6 +69,7 @@ count_suite "$asan_dir/test-suite.log"
 
 item distcheck sh -c "cd '$gcc_dir' && MAILCAR_SKIP_INTEGRATION='distcheck runs the unit layer only; the integration layer ran above' make -j$jobs distcheck"
 item man-lint sh -c "mandoc -Tlint -Wwarning man/*.[0-9]"
+item package bash tests/package.sh
 item install bash tests/install.sh
 if [ -x tests/fuzz/run.sh ]; then
     item fuzz-smoke bash tests/fuzz/run.sh "${FUZZ_SECONDS:-20}"
