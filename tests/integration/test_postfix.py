@@ -280,3 +280,21 @@ def test_several_inputs_one_connection(postfix, run_mailcar, tmp_path):
     ms = postfix.wait_messages(3)
     assert sorted(re.search(rb'Subject: (.*)', m.data).group(1) for m in ms
                   if b'Subject: input' in m.data) == [b'input 0', b'input 1', b'input 2']
+
+
+def test_client_certificate_presented(postfix, run_mailcar):
+    r = run(run_mailcar, postfix, ['bob@example.test'],
+            account(postfix, postfix.submission,
+                    'tls_cert_file %s' % postfix.certs['client.crt'],
+                    'tls_key_file %s' % postfix.certs['client.key']))
+    assert r.code == 0, r.describe()
+    [m] = postfix.wait_messages(1)
+    received = m.data.split(b'\nFrom:', 1)[0]
+    assert b'(verified OK)' in received, received
+
+
+def test_client_certificate_missing_file(postfix, run_mailcar, tmp_path):
+    r = run(run_mailcar, postfix, ['bob@example.test'],
+            account(postfix, postfix.submission, 'tls_cert_file %s' % (tmp_path / 'none.crt')))
+    assert r.code == 78, r.describe()
+    assert b'cannot load client certificate' in r.stderr

@@ -179,3 +179,67 @@ def test_bad_url_host(run_mailcar):
         r = run_mailcar(['rcpt@example.test'], config=['host %s' % host], stdin=MSG)
         assert r.code == 78, r.describe()
         assert b"'host'" in r.stderr
+
+
+def test_sni_sent(faultserver, run_mailcar, tls_certs):
+    srv = starttls_server(faultserver)
+    names = []
+    srv.ssl_context.sni_callback = lambda sock, name, ctx: names.append(name)
+    r = run_mailcar(['rcpt@example.test'], server=srv, stdin=MSG,
+                    config=tls_config(tls_certs, 'tls_host_override localhost', 'host 127.0.0.1'))
+    assert r.code == 0, r.describe()
+    assert names == ['localhost']
+
+
+def test_session_cache_concurrent(faultserver, run_mailcar, tls_certs, tmp_path):
+    cache = tmp_path / 'tlscache'
+    srv = starttls_server(faultserver)
+    path, _ = run_mailcar.write_config(run_mailcar_default(srv.port) + tls_config(
+        tls_certs, 'tls_session_cache %s' % cache))
+    procs = [subprocess.Popen([run_mailcar.binary, '-C', path, 'rcpt@example.test'],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=run_mailcar.env()) for _ in range(12)]
+    for p in procs:
+        p.stdin.write(MSG)
+        p.stdin.close()
+        p.stdin = None
+    codes = [p.wait(timeout=30) for p in procs]
+    srv.wait_idle(5)
+    srv.stop()
+    assert codes == [0] * 12, [p.stderr.read() for p in procs]
+    assert len(srv.messages) == 12
+    assert [f.name for f in cache.iterdir() if f.name.endswith('.tmp')] == []
+
+
+def test_syslog_line_has_no_secret(faultserver, run_mailcar, tls_certs, tmp_path):
+    """syslog on: one line per attempt reaches /dev/log (a socket of the
+    test's own, bind-mounted in a private mount namespace), without secrets."""
+    import socket
+    if os.geteuid() != 0:
+        import pytest
+        pytest.skip('needs root for a private mount namespace')
+    logsock = str(tmp_path / 'log.sock')
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(logsock)
+    s.settimeout(5)
+    secret = 'Syslog-S3cret'
+    srv = starttls_server(faultserver, credentials=('u', secret))
+    path, _ = run_mailcar.write_config(run_mailcar_default(srv.port) + tls_config(
+        tls_certs, 'user u', 'auth on', 'password %s' % secret, 'syslog LOG_MAIL'))
+    # A private /dev: the machine's own device nodes bound in, plus our /dev/log.
+    old = tmp_path / 'olddev'
+    old.mkdir()
+    shell = ('set -e; mount --rbind /dev "$1"; mount -t tmpfs tmpfs /dev; '
+             'for f in null zero random urandom; do touch /dev/$f; mount --bind "$1/$f" /dev/$f; done; '
+             'touch /dev/log; mount --bind "$0" /dev/log; shift; exec "$@"')
+    p = subprocess.run(['unshare', '-m', 'sh', '-c', shell, logsock, str(old), run_mailcar.binary,
+                        '-C', path, 'rcpt@example.test'], input=MSG, capture_output=True,
+                       env=run_mailcar.env(), timeout=30)
+    srv.wait_idle()
+    srv.stop()
+    assert p.returncode == 0, p.stderr
+    line = s.recv(65536)
+    s.close()
+    assert b'mailcar[' in line and b'recipients=rcpt@example.test' in line
+    assert b'exitcode=0' in line
+    assert secret.encode() not in line
