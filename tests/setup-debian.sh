@@ -25,6 +25,10 @@ clang python3 python3-pytest mandoc openssl ca-certificates valgrind msmtp
 bash-completion zsh fish dpkg-dev debhelper fakeroot lintian"
 # Servers: dovecot-core (auth only) plus what pf.sh uses.
 SERVER_PKGS="dovecot-core passwd adduser"
+# --- interop callers (issue 9): real programs that call sendmail; none of
+# these depends on an MTA (checked with apt-cache depends).  Services they
+# ship (cron) are kept from starting by the policy-rc.d below and disabled.
+CALLER_PKGS="cron git-email libmailtools-perl mutt s-nail php-cli libphp-phpmailer sudo util-linux"
 
 # --- apt-get update only when the lists do not know the packages -----------
 need_update=no
@@ -71,7 +75,7 @@ chmod 755 "$POLICY"
 
 say "installing packages"
 # shellcheck disable=SC2086
-apt-get install -y -q --no-install-recommends $BUILD_PKGS $SERVER_PKGS $pf_deps
+apt-get install -y -q --no-install-recommends $BUILD_PKGS $SERVER_PKGS $CALLER_PKGS $pf_deps
 
 restore_policy
 policy_saved=""
@@ -87,6 +91,11 @@ if [ "$dovecot_new" = yes ]; then
     fi
     update-rc.d dovecot disable >/dev/null 2>&1 || true
 fi
+# interop: the tests run cron in a private mount namespace; no system cron
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now cron.service >/dev/null 2>&1 || true
+fi
+update-rc.d cron disable >/dev/null 2>&1 || true
 
 # --- users the private instances run as -------------------------------------
 getent group postdrop >/dev/null || groupadd --system postdrop
@@ -139,5 +148,50 @@ if [ -n "$missing" ]; then
     echo "$missing" >&2
     exit 1
 fi
+
+
+# === interop (issue 9): private Exim and OpenSMTPD, callers that need an MTA ===
+# exim4-daemon-light and opensmtpd conflict with every MTA, and bsd-mailx,
+# logwatch and fail2ban pull one in (or start a service): none is installed
+# as a package.  Each .deb is unpacked with `dpkg -x` into $CACHE/<name>-<ver>
+# ($CACHE/<name> links to it); only their shared libraries are installed.
+unpack() { # PKG: unpack the candidate version of PKG into $CACHE/PKG
+    pkg=$1
+    ver=$(apt-cache policy "$pkg" | awk '$1 == "Candidate:" { print $2 }')
+    case $ver in ''|'(none)') say "interop: no candidate for $pkg, skipped"; return 0 ;; esac
+    dir=$CACHE/$pkg-$(printf '%s' "$ver" | tr ':' '_')
+    if [ ! -f "$dir/.complete" ]; then
+        say "interop: unpacking $pkg $ver into $dir"
+        mkdir -p "$CACHE"
+        tmp=$(mktemp -d "$CACHE/.dl.XXXXXX")
+        chmod 755 "$tmp"
+        (cd "$tmp" && apt-get download -q "$pkg=$ver") 2>&1 |
+            grep -v '^W: Download is performed unsandboxed' || true
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        dpkg -x "$tmp"/*.deb "$dir"
+        rm -rf "$tmp"
+        touch "$dir/.complete"
+    fi
+    ln -sfn "$(basename "$dir")" "$CACHE/$pkg"
+}
+libdeps() { # PKG...: the lib* packages they depend on
+    apt-cache depends "$@" | awk '$1 == "Depends:" && $2 ~ /^lib/ { print $2 }' | sort -u
+}
+# shellcheck disable=SC2046
+apt-get install -y -q --no-install-recommends $(libdeps exim4-daemon-light exim4-base opensmtpd bsd-mailx)
+for p in exim4-daemon-light exim4-base opensmtpd bsd-mailx logwatch fail2ban; do
+    unpack "$p"
+done
+# the users the private servers look up by name at startup
+getent passwd Debian-exim >/dev/null ||
+    useradd --system --user-group --home-dir /nonexistent --no-create-home \
+        --shell /usr/sbin/nologin --comment "Exim (mailcar tests)" Debian-exim
+for u in opensmtpd opensmtpq; do
+    getent passwd $u >/dev/null ||
+        useradd --system --user-group --home-dir /nonexistent --no-create-home \
+            --shell /usr/sbin/nologin --comment "OpenSMTPD (mailcar tests)" $u
+done
+# === end of interop block ===
 
 say "done: private postfix in $CACHE/postfix, dovecot $(dovecot --version 2>/dev/null | cut -d' ' -f1)"
