@@ -22,6 +22,10 @@ enum {
     OPT_SERVERINFO,
     OPT_INPUT,
     OPT_PASSWORD_FD,
+    OPT_QUEUE_DELETE,
+    OPT_QUEUE_HOLD,
+    OPT_QUEUE_RELEASE,
+    OPT_JSON,
     OPT_KEY_BASE = 0x200,   /* + index into conf_keys */
 };
 
@@ -35,6 +39,10 @@ static const struct option fixed_long[] = {
     {"serverinfo", no_argument, NULL, OPT_SERVERINFO},
     {"input", required_argument, NULL, OPT_INPUT},
     {"password-fd", required_argument, NULL, OPT_PASSWORD_FD},
+    {"queue-delete", required_argument, NULL, OPT_QUEUE_DELETE},
+    {"queue-hold", required_argument, NULL, OPT_QUEUE_HOLD},
+    {"queue-release", required_argument, NULL, OPT_QUEUE_RELEASE},
+    {"json", no_argument, NULL, OPT_JSON},
 };
 #define NFIXED (sizeof fixed_long / sizeof fixed_long[0])
 
@@ -142,6 +150,38 @@ static int check_notify(const char *arg, struct mc_err *err)
     return 0;
 }
 
+/*
+ * -q, -qf: run the queue once; -qI ID, -qR DOMAIN (argument attached or
+ * next); -q30m (s, m, h, d): run it in a loop at that interval.
+ */
+static int opt_q(struct cli *o, const char *arg, int argc, char **argv, struct mc_err *err)
+{
+    char *end;
+    long n, unit = 1;
+
+    if (set_mode(o, MODE_QUEUE_RUN, "-q", err) < 0)
+        return -1;
+    if (arg == NULL || strcmp(arg, "f") == 0)
+        return 0;
+    if (arg[0] == 'I' || arg[0] == 'R') {
+        const char *v = arg[1] ? arg + 1 : optind < argc ? argv[optind++] : NULL;
+        if (v == NULL || *v == '\0')
+            return mc_err_set(err, MC_USAGE, "option '-q%c' needs an argument", arg[0]);
+        *(arg[0] == 'I' ? &o->queue_id : &o->queue_match) = v;
+        return 0;
+    }
+    n = strtol(arg, &end, 10);
+    if (*end && end[1] == '\0' && strchr("smhd", *end))
+        unit = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : 86400;
+    else if (*end)
+        n = -1;
+    if (end == arg || n <= 0 || n > 366L * 86400 / unit)
+        return mc_err_set(err, MC_USAGE, "bad -q argument '%s': use -q, -qI ID, -qR DOMAIN or "
+                          "an interval such as -q30m", arg);
+    o->queue_interval = n * unit;
+    return 0;
+}
+
 static void ignore(struct cli *o, int c, const char *arg)
 {
     char text[64];
@@ -176,7 +216,7 @@ static int opt_short(struct cli *o, int c, int argc, char **argv, struct mc_err 
     case 'a': o->account = optarg; return 0;
     case 'b': return opt_b(o, optarg, err);
     case 'o': ignore(o, c, optarg); return opt_o(o, optarg, argc, argv);
-    case 'q': return set_mode(o, MODE_QUEUE_RUN, "-q", err);
+    case 'q': return opt_q(o, optarg, argc, argv, err);
     case 'A': case 'G': case 'h': case 'L': case 'm': case 'n':
     case 'O': case 'U': case 'X':
         /* Accepted for compatibility; -X in particular never writes a file. */
@@ -207,6 +247,16 @@ static int opt_long(struct cli *o, int c, struct mc_err *err)
     case OPT_SERVERINFO: return set_mode(o, MODE_SERVERINFO, "--serverinfo", err);
     case OPT_INPUT: strlist_add(&o->inputs, optarg); return 0;
     case OPT_PASSWORD_FD: return parse_fd(o, optarg, err);
+    case OPT_QUEUE_DELETE:
+        o->queue_id = optarg;
+        return set_mode(o, MODE_QUEUE_DELETE, "--queue-delete", err);
+    case OPT_QUEUE_HOLD:
+        o->queue_id = optarg;
+        return set_mode(o, MODE_QUEUE_HOLD, "--queue-hold", err);
+    case OPT_QUEUE_RELEASE:
+        o->queue_id = optarg;
+        return set_mode(o, MODE_QUEUE_RELEASE, "--queue-release", err);
+    case OPT_JSON: o->json = true; return 0;
     }
     return opt_key(o, c - OPT_KEY_BASE, optarg);
 }
@@ -286,9 +336,16 @@ static const char *const help_fixed[] = {
     "  -v                 show the SMTP transcript on standard error",
     "  -bm                send (default)",
     "  -bv                verify recipients with the server, send nothing",
-    "  -bp                list the queue (as mailq)",
+    "  -bp                list the queue (as mailq); exit 75 when it is not empty",
     "  -bi                rebuild aliases (as newaliases; nothing to do)",
-    "  -q                 process the queue",
+    "  -q                 deliver the queued messages that are due",
+    "  -qI ID             deliver the queued message ID now",
+    "  -qR DOMAIN         deliver now the messages to recipients containing DOMAIN",
+    "  -q30m              run the queue every 30 minutes, in the foreground (s, m, h, d)",
+    "  --queue-delete ID  remove a message from the queue",
+    "  --queue-hold ID    keep a queued message from being delivered",
+    "  --queue-release ID deliver a held message again",
+    "  --json             with -bp: the queue as JSON",
     "  -S, --serverinfo   show what the server offers, its certificate, and exit",
     "  --pretend          print the resolved settings (secrets masked) and exit",
     "  --input FILE       send FILE instead of standard input (repeatable)",

@@ -19,7 +19,10 @@ enum cli_mode {
     MODE_SEND,        /* -bm, the default */
     MODE_VERIFY,      /* -bv */
     MODE_QUEUE_LIST,  /* -bp, mailq */
-    MODE_QUEUE_RUN,   /* -q */
+    MODE_QUEUE_RUN,   /* -q, -qI ID, -qR DOMAIN, -q30m */
+    MODE_QUEUE_DELETE,    /* --queue-delete ID */
+    MODE_QUEUE_HOLD,      /* --queue-hold ID */
+    MODE_QUEUE_RELEASE,   /* --queue-release ID */
     MODE_NEWALIASES,  /* -bi, newaliases */
     MODE_SERVERINFO,  /* -S, --serverinfo */
     MODE_PRETEND,     /* --pretend */
@@ -41,6 +44,10 @@ struct cli {
     const char *config;        /* -C */
     const char *account;       /* -a */
     int password_fd;           /* --password-fd, -1 when not given */
+    const char *queue_id;      /* -qI ID, --queue-delete/hold/release ID */
+    const char *queue_match;   /* -qR DOMAIN: recipients containing it */
+    long queue_interval;       /* -q30m: seconds between runs, 0 = run once */
+    bool json;                 /* --json: -bp output for programs */
     struct strlist rcpts;      /* arguments, each an address list */
     struct strlist inputs;     /* --input FILE ... */
     struct account set;        /* config keys given as long options */

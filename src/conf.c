@@ -106,7 +106,9 @@ const struct conf_key conf_keys[] = {
     /* Queue. */
     {"queue", B, NULL, 0, "queue the message when delivery fails temporarily"},
     {"queue_dir", P, NULL, 0, "directory of the queue"},
-    {"queue_lifetime", T, NULL, 0, "how long a queued message is retried"},
+    {"queue_lifetime", T, NULL, 0, "how long a queued message is retried (default 5d)"},
+    {"queue_retry", T, NULL, 0, "wait before the first retry, doubled each time (default 5m)"},
+    {"queue_retry_max", T, NULL, 0, "longest wait between retries (default 4h)"},
     /* Logging. */
     {"logfile", P, NULL, 0, "log file, or '-' for standard output"},
     {"logfile_time_format", S, NULL, 0, "strftime format of log file time stamps"},
@@ -503,10 +505,11 @@ static int parse_time(const char *s, long *out)
         *out = 0;
         return 0;
     }
-    if (n > 0 && strchr("sSmMhH", s[n - 1]) != NULL) {
+    if (n > 0 && strchr("sSmMhHdD", s[n - 1]) != NULL) {
         char u = s[--n];
 
-        unit = (u == 'm' || u == 'M') ? 60 : (u == 'h' || u == 'H') ? 3600 : 1;
+        unit = (u == 'm' || u == 'M') ? 60 : (u == 'h' || u == 'H') ? 3600
+             : (u == 'd' || u == 'D') ? 86400 : 1;
     }
     if (parse_num(s, n, &v) < 0 || v > LONG_MAX / unit)
         return -1;

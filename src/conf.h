@@ -168,7 +168,7 @@ const struct conf_value *conf_lookup(const struct account *a, const char *key);
  * These return -1 (MC_CONFIG naming file, line, key and the bad value) on a bad value.
  * bool: on/off yes/no true/false 1/0 in any case; empty is on.
  * int: decimal digits only; empty means `def`.  conf_int allows 0..LONG_MAX.
- * time: seconds, or N followed by s, m or h; "off" is 0; empty means `def`.
+ * time: seconds, or N followed by s, m, h or d; "off" is 0; empty means `def`.
  * enum: *out points at the stored canonical choice (valid while `a` lives).
  */
 int conf_bool(const struct account *a, const char *key, bool def, bool *out, struct mc_err *err);

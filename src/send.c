@@ -21,28 +21,13 @@
 #include "log.h"
 #include "msg.h"
 #include "net.h"
+#include "queue_cmd.h"
+#include "run.h"
 #include "secret.h"
 #include "send.h"
 #include "settings.h"
 #include "smtp.h"
 #include "util.h"
-
-struct run {
-    const struct cli *o;
-    FILE *out;
-    FILE *errf;
-    struct conf conf;
-    struct account acc;
-    char why[160];
-    struct settings st;
-    struct log log;
-    char *from;               /* envelope sender, "" for null */
-    struct msg *msgs;
-    size_t nmsgs;
-    struct smtp_envelope *envs;   /* one per message, built before connecting */
-    struct addrlist *alls;        /* owns the envelope's addresses */
-    struct addrlist argv_rcpts;
-};
 
 static const char *user_config_path(char *buf, size_t len)
 {
@@ -231,7 +216,7 @@ static void smtp_params_from(struct run *r, struct smtp_params *p, const char *s
     p->trace_arg = &r->log;
 }
 
-static int open_session(struct run *r, struct conn *c, struct smtp_session *s,
+int open_session(struct run *r, struct conn *c, struct smtp_session *s,
                         struct smtp_params *p, char **secret, struct mc_err *err)
 {
     struct net_params np = {
@@ -301,7 +286,7 @@ static char *join_rcpts(const struct smtp_envelope *env, bool refused)
     return buf_detach(&b, NULL);
 }
 
-static void log_result(struct run *r, struct smtp_session *s, struct conn *c,
+void log_result(struct run *r, struct smtp_session *s, struct conn *c,
                        const struct smtp_envelope *env, const struct msg *m, long long start,
                        const struct mc_err *err)
 {
@@ -338,6 +323,7 @@ static int send_one(struct run *r, struct smtp_session *s, struct conn *c, size_
 
     s->quit_after = last;
     rc = smtp_send(s, env, &r->msgs[i], err);
+    r->sent[i] = rc == 0;
     cls = report_rcpts(r, env);
     if (rc == 0 && cls != MC_OK)
         rc = mc_err_set(err, cls, "message sent, but not to every recipient");
@@ -367,6 +353,7 @@ static int prepare(struct run *r, struct mc_err *err)
         return -1;
     r->envs = mc_calloc(r->nmsgs, sizeof *r->envs);
     r->alls = mc_calloc(r->nmsgs, sizeof *r->alls);
+    r->sent = mc_calloc(r->nmsgs, sizeof *r->sent);
     for (size_t i = 0; i < r->nmsgs; i++)
         if (build_envelope(r, &r->msgs[i], &r->envs[i], &r->alls[i], err) < 0)
             return -1;
@@ -380,24 +367,31 @@ static int mode_send(struct run *r, struct mc_err *err)
     struct smtp_params p;
     char *secret = NULL;
     int rc, failed = 0;
-    struct mc_err first = {0};
+    struct mc_err first = {0}, *errs;
 
     if (prepare(r, err) < 0)
         return -1;
+    errs = mc_calloc(r->nmsgs, sizeof *errs);   /* per message, for the queue */
     memset(&s, 0, sizeof s);
     rc = open_session(r, &c, &s, &p, &secret, err);
     mc_free_secret(secret);
     p.creds.secret = NULL;
     if (rc < 0) {
-        for (size_t i = 0; i < r->nmsgs; i++)
+        for (size_t i = 0; i < r->nmsgs; i++) {
             log_result(r, NULL, &c, &r->envs[i], &r->msgs[i], net_now_ms(), err);
+            errs[i] = *err;
+        }
     }
     for (size_t i = 0; rc == 0 && i < r->nmsgs; i++) {
         if (send_one(r, &s, &c, i, i + 1 == r->nmsgs, err) < 0) {
+            errs[i] = *err;
             if (failed++ == 0)
                 first = *err;
-            if (s.broken)
+            if (s.broken) {
+                for (size_t j = i + 1; j < r->nmsgs; j++)
+                    errs[j] = *err;    /* not tried: the connection is gone */
                 break;
+            }
         }
     }
     if (rc == 0)
@@ -406,10 +400,13 @@ static int mode_send(struct run *r, struct mc_err *err)
         smtp_release(&s);
     if (c.impl)
         c.ops->close(&c);
-    if (rc == 0 && failed) {
+    if (r->st.queue)
+        rc = queue_after_send(r, errs, err);
+    else if (rc == 0 && failed) {
         *err = first;
-        return -1;
+        rc = -1;
     }
+    free(errs);
     return rc;
 }
 
@@ -561,6 +558,7 @@ static void run_free(struct run *r)
         }
     free(r->envs);
     free(r->alls);
+    free(r->sent);
     addrlist_free(&r->argv_rcpts);
     free(r->from);
     account_free(&r->acc);
@@ -575,6 +573,11 @@ static int dispatch(struct run *r, struct mc_err *err)
     case MODE_VERIFY: return mode_verify(r, err);
     case MODE_SERVERINFO: return mode_serverinfo(r, err);
     case MODE_PRETEND: return mode_pretend(r);
+    case MODE_QUEUE_LIST: return queue_cmd_list(r, err);
+    case MODE_QUEUE_RUN: return queue_cmd_run(r, err);
+    case MODE_QUEUE_DELETE:
+    case MODE_QUEUE_HOLD:
+    case MODE_QUEUE_RELEASE: return queue_cmd_modify(r, err);
     default: return mc_err_set(err, MC_SOFTWARE, "unhandled mode");
     }
 }
@@ -587,12 +590,6 @@ int send_run(const struct cli *o, FILE *out, FILE *errf, struct mc_err *err)
     switch (o->mode) {
     case MODE_VERSION: print_version(out); return 0;
     case MODE_NEWALIASES: return 0;    /* aliases are read when used: nothing to build */
-    case MODE_QUEUE_LIST:
-        fputs("Mail queue is empty (mailcar sends at once; queueing is not enabled)\n", out);
-        return 0;
-    case MODE_QUEUE_RUN:
-        fputs("mailcar: no queue to run: messages are sent at once\n", errf);
-        return 0;
     default: break;
     }
     r.log.syslog_facility = -1;

@@ -277,7 +277,6 @@ static const struct {
     {"proxy_port", true},     {"proxy_user", true},    {"fallback_account", true},
     {"tls_crl_file", true},   {"tls_dane", true},      {"undisclosed_recipients", true},
     {"aliases", true},        {"rewrite_from", true},
-    {"queue", true},          {"queue_dir", false},    {"queue_lifetime", false},
     {"logfile_time_format", false}, {"ntlmdomain", false},
     {"tls_min_dh_prime_bits", false}, {"auto_from", false}, {"maildomain", false},
 };
@@ -330,6 +329,9 @@ int settings_load(struct settings *st, const struct account *a, struct mc_err *e
     st->from = conf_str(a, "from", NULL);
     st->from_name = conf_str(a, "from_full_name", NULL);
     st->qualify_domain = conf_str(a, "qualify_domain", NULL);
+    st->queue_dir = conf_str(a, "queue_dir", NULL);
+    if (st->queue_dir && *st->queue_dir == '\0')
+        st->queue_dir = NULL;
     st->logfile = conf_str(a, "logfile", NULL);
     if (st->logfile && (*st->logfile == '\0' || mc_streq_ci(st->logfile, "off")))
         st->logfile = NULL;
@@ -348,6 +350,10 @@ int settings_load(struct settings *st, const struct account *a, struct mc_err *e
         conf_bool(a, "read_recipients", false, &st->read_recipients, err) < 0 ||
         conf_bool(a, "partial_delivery", true, &st->partial_delivery, err) < 0 ||
         conf_bool(a, "dsn_required", false, &st->dsn_required, err) < 0 ||
+        conf_bool(a, "queue", false, &st->queue, err) < 0 ||
+        conf_time(a, "queue_lifetime", DEFAULT_QUEUE_LIFETIME_S, &st->queue_lifetime_s, err) < 0 ||
+        conf_time(a, "queue_retry", DEFAULT_QUEUE_RETRY_S, &st->queue_retry_s, err) < 0 ||
+        conf_time(a, "queue_retry_max", DEFAULT_QUEUE_RETRY_MAX_S, &st->queue_retry_max_s, err) < 0 ||
         log_facility(conf_str(a, "syslog", NULL), &st->syslog_facility, err) < 0)
         return -1;
     if (conf_check_account(a, err) < 0)

@@ -22,6 +22,9 @@
 #define DEFAULT_TIMEOUT_S 60
 #define DEFAULT_CONNECT_TIMEOUT_S 30
 #define DEFAULT_DEADLINE_S 900
+#define DEFAULT_QUEUE_LIFETIME_S (5 * 86400)
+#define DEFAULT_QUEUE_RETRY_S 300
+#define DEFAULT_QUEUE_RETRY_MAX_S (4 * 3600)
 
 struct settings {
     const char *host;
@@ -55,6 +58,11 @@ struct settings {
     int syslog_facility;
     struct strlist warnings;   /* keys accepted but without effect yet */
     char session_dir[4096];
+    bool queue;                /* queue on temporary failure */
+    const char *queue_dir;     /* NULL: the default (see queue.h) */
+    long queue_lifetime_s;
+    long queue_retry_s;        /* first retry interval, doubled each time ... */
+    long queue_retry_max_s;    /* ... up to this */
 };
 
 /* st must be zeroed before the first call; later calls replace it. */
