@@ -47,11 +47,11 @@ item() {   # a single pass/fail check that is not a TAP suite
 bash tests/setup-debian.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
 item autogen ./autogen.sh
 
-build() {   # build DIR CC CFLAGS...
+build() {   # build DIR CC CFLAGS (in a subshell: the caller stays at the top)
     local dir=$1 cc=$2 cflags=$3
-    rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" &&
+    (rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" &&
         "$top/configure" --enable-werror CC="$cc" CFLAGS="$cflags" &&
-        make -j"$jobs"
+        make -j"$jobs")
 }
 
 gcc_dir=$top/_build/gcc
