@@ -55,7 +55,11 @@ complete -c mailcar -l password-fd -x -d 'read the password from file descriptor
 
 # Modes
 complete -c mailcar -s b -x -a 'm\t"send (default)" v\t"verify recipients" p\t"list the queue" i\t"rebuild aliases"' -d 'mode'
-complete -c mailcar -s q -d 'process the queue (there is none)'
+complete -c mailcar -s q -d 'deliver queued messages (-qI ID, -qR DOMAIN, -q30m loop)'
+complete -c mailcar -l queue-delete -x -d 'remove a message from the queue'
+complete -c mailcar -l queue-hold -x -d 'keep a queued message from being delivered'
+complete -c mailcar -l queue-release -x -d 'deliver a held message again'
+complete -c mailcar -l json -d 'with -bp: the queue as JSON'
 complete -c mailcar -s S -d 'show what the server offers and exit'
 complete -c mailcar -l serverinfo -d 'show what the server offers and exit'
 complete -c mailcar -l pretend -d 'print the resolved settings (secrets masked) and exit'
@@ -132,6 +136,8 @@ complete -c mailcar -l partial-delivery -f -a 'on off' -d 'send to the recipient
 complete -c mailcar -l queue -f -a 'on off' -d 'queue the message when delivery fails temporarily'
 complete -c mailcar -l queue-dir -x -a '(__fish_complete_directories)' -d 'directory of the queue'
 complete -c mailcar -l queue-lifetime -x -d 'how long a queued message is retried'
+complete -c mailcar -l queue-retry -x -d 'wait before the first retry, doubled each time'
+complete -c mailcar -l queue-retry-max -x -d 'longest wait between retries'
 complete -c mailcar -l logfile -r -F -d 'log file, or \'-\' for standard output'
 complete -c mailcar -l logfile-time-format -x -d 'strftime format of log file time stamps'
 complete -c mailcar -l syslog -f -a 'on off LOG_MAIL LOG_USER LOG_DAEMON LOG_LOCAL0 LOG_LOCAL1 LOG_LOCAL2 LOG_LOCAL3 LOG_LOCAL4 LOG_LOCAL5 LOG_LOCAL6 LOG_LOCAL7' -d 'syslog: on, off, or a facility (LOG_MAIL, LOG_LOCAL0...)'
