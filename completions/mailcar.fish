@@ -63,6 +63,7 @@ complete -c mailcar -l json -d 'with -bp: the queue as JSON'
 complete -c mailcar -s S -d 'show what the server offers and exit'
 complete -c mailcar -l serverinfo -d 'show what the server offers and exit'
 complete -c mailcar -l pretend -d 'print the resolved settings (secrets masked) and exit'
+complete -c mailcar -l import -r -F -d 'print an msmtp, ssmtp, dma or nullmailer configuration as mailcar configuration'
 complete -c mailcar -l help -d 'show the options'
 complete -c mailcar -l version -d 'show the version and build features'
 

@@ -22,6 +22,7 @@ enum {
     OPT_SERVERINFO,
     OPT_INPUT,
     OPT_PASSWORD_FD,
+    OPT_IMPORT,
     OPT_QUEUE_DELETE,
     OPT_QUEUE_HOLD,
     OPT_QUEUE_RELEASE,
@@ -39,6 +40,7 @@ static const struct option fixed_long[] = {
     {"serverinfo", no_argument, NULL, OPT_SERVERINFO},
     {"input", required_argument, NULL, OPT_INPUT},
     {"password-fd", required_argument, NULL, OPT_PASSWORD_FD},
+    {"import", required_argument, NULL, OPT_IMPORT},
     {"queue-delete", required_argument, NULL, OPT_QUEUE_DELETE},
     {"queue-hold", required_argument, NULL, OPT_QUEUE_HOLD},
     {"queue-release", required_argument, NULL, OPT_QUEUE_RELEASE},
@@ -247,6 +249,9 @@ static int opt_long(struct cli *o, int c, struct mc_err *err)
     case OPT_SERVERINFO: return set_mode(o, MODE_SERVERINFO, "--serverinfo", err);
     case OPT_INPUT: strlist_add(&o->inputs, optarg); return 0;
     case OPT_PASSWORD_FD: return parse_fd(o, optarg, err);
+    case OPT_IMPORT:
+        o->import = optarg;
+        return set_mode(o, MODE_IMPORT, "--import", err);
     case OPT_QUEUE_DELETE:
         o->queue_id = optarg;
         return set_mode(o, MODE_QUEUE_DELETE, "--queue-delete", err);
@@ -348,6 +353,7 @@ static const char *const help_fixed[] = {
     "  --json             with -bp: the queue as JSON",
     "  -S, --serverinfo   show what the server offers, its certificate, and exit",
     "  --pretend          print the resolved settings (secrets masked) and exit",
+    "  --import FILE      print FILE (msmtprc, ssmtp.conf, dma.conf, /etc/nullmailer) as mailcar configuration",
     "  --input FILE       send FILE instead of standard input (repeatable)",
     "  --password-fd N    read the password from file descriptor N",
     "  --help             this text",

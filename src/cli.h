@@ -26,6 +26,7 @@ enum cli_mode {
     MODE_NEWALIASES,  /* -bi, newaliases */
     MODE_SERVERINFO,  /* -S, --serverinfo */
     MODE_PRETEND,     /* --pretend */
+    MODE_IMPORT,      /* --import FILE */
     MODE_HELP,
     MODE_VERSION,
 };
@@ -44,6 +45,7 @@ struct cli {
     const char *config;        /* -C */
     const char *account;       /* -a */
     int password_fd;           /* --password-fd, -1 when not given */
+    const char *import;        /* --import FILE */
     const char *queue_id;      /* -qI ID, --queue-delete/hold/release ID */
     const char *queue_match;   /* -qR DOMAIN: recipients containing it */
     long queue_interval;       /* -q30m: seconds between runs, 0 = run once */

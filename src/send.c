@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "import.h"
 #include "log.h"
 #include "msg.h"
 #include "net.h"
@@ -589,6 +590,7 @@ int send_run(const struct cli *o, FILE *out, FILE *errf, struct mc_err *err)
 
     switch (o->mode) {
     case MODE_VERSION: print_version(out); return 0;
+    case MODE_IMPORT: return import_print(o->import, out, err);
     case MODE_NEWALIASES: return 0;    /* aliases are read when used: nothing to build */
     default: break;
     }

@@ -102,6 +102,60 @@ static int load_session_cache(struct settings *st, const struct account *a)
     return 0;
 }
 
+/*
+ * msmtp's tls_priorities is a GnuTLS priority string.  The common forms map
+ * onto OpenSSL: a base keyword (NORMAL, PERFORMANCE, PFS, SECURE128,
+ * SECURE192, SECURE256), then ':'-separated modifiers of which only the
+ * protocol ones mean something here (-VERS-TLS1.2, or -VERS-ALL with
+ * +VERS-TLS1.3: TLS 1.3 only); %-flags are ignored.  Anything else is
+ * refused rather than guessed.  tls_ciphers, when set, wins.
+ */
+static int map_priorities(struct settings *st, const struct account *a, struct mc_err *err)
+{
+    static const struct {
+        const char *word;
+        const char *ciphers;
+    } bases[] = {
+        {"NORMAL", NULL}, {"PERFORMANCE", NULL},
+        {"PFS", "ECDHE:DHE:!aNULL:!eNULL:!RC4:!3DES"},
+        {"SECURE128", "HIGH:!aNULL:!eNULL:!MD5:!RC4:!3DES"},
+        {"SECURE192", "ECDHE+AES256:ECDHE+CHACHA20:DHE+AES256:!aNULL:!SHA1"},
+        {"SECURE256", "ECDHE+AES256:ECDHE+CHACHA20:DHE+AES256:!aNULL:!SHA1"},
+    };
+    const char *v = conf_str(a, "tls_priorities", "");
+    char copy[512], *save = NULL, *tok;
+    bool known = false, no12 = false, plus13 = false;
+
+    snprintf(copy, sizeof copy, "%s", v);
+    tok = strtok_r(copy, ":", &save);
+    for (size_t i = 0; tok && i < sizeof bases / sizeof bases[0]; i++) {
+        if (mc_streq_ci(tok, bases[i].word)) {
+            known = true;
+            if (st->tlsp.ciphers == NULL)
+                st->tlsp.ciphers = bases[i].ciphers;
+        }
+    }
+    if (!known)
+        return bad(a, "tls_priorities", "only the GnuTLS keywords NORMAL, PERFORMANCE, PFS, "
+                   "SECURE128, SECURE192, SECURE256 are mapped; use tls_ciphers and "
+                   "tls_min_version", err);
+    while ((tok = strtok_r(NULL, ":", &save)) != NULL) {
+        if (tok[0] == '%')
+            continue;
+        if (mc_streq_ci(tok, "-VERS-TLS1.2") || mc_streq_ci(tok, "-VERS-ALL"))
+            no12 = true;
+        else if (mc_streq_ci(tok, "+VERS-TLS1.3"))
+            plus13 = true;
+        else if (!mc_streq_ci(tok, "-VERS-TLS1.0") && !mc_streq_ci(tok, "-VERS-TLS1.1") &&
+                 !mc_streq_ci(tok, "-VERS-SSL3.0") && !mc_streq_ci(tok, "+VERS-TLS1.2"))
+            return bad(a, "tls_priorities", "this modifier has no OpenSSL equivalent here; use "
+                       "tls_ciphers and tls_min_version", err);
+    }
+    if (no12 && (plus13 || strstr(v, "-VERS-TLS1.2")) && st->tlsp.min_version == NULL)
+        st->tlsp.min_version = "tls1.3";
+    return 0;
+}
+
 static int load_tls(struct settings *st, const struct account *a, struct mc_err *err)
 {
     bool tls, starttls;
@@ -126,9 +180,8 @@ static int load_tls(struct settings *st, const struct account *a, struct mc_err 
     st->tlsp.ciphers = conf_str(a, "tls_ciphers", NULL);
     if (load_session_cache(st, a) < 0)
         return -1;
-    if (conf_str(a, "tls_priorities", NULL))
-        return bad(a, "tls_priorities", "GnuTLS priority strings are not supported; use "
-                   "tls_ciphers and tls_min_version", err);
+    if (conf_str(a, "tls_priorities", NULL) && map_priorities(st, a, err) < 0)
+        return -1;
     return 0;
 }
 

@@ -414,10 +414,19 @@ def test_tls_ciphers_bad(run_mailcar):
     assert r.code in (75, 78), r.describe()
 
 
-def test_tls_priorities_refused(run_mailcar):
-    r = run_mailcar(['rcpt@example.test'], config=['tls_priorities NORMAL'], stdin=MSG)
-    assert r.code == 78, r.describe()
-    assert b'tls_ciphers' in r.stderr
+def test_tls_priorities_mapped(faultserver, run_mailcar, tls_certs):
+    for value in ('NORMAL', 'SECURE256:-VERS-ALL:+VERS-TLS1.3', 'PFS:%SERVER_PRECEDENCE'):
+        srv = tls_server(faultserver)
+        r = send(run_mailcar, srv, tls_config(tls_certs) + ['host localhost',
+                                                             'tls_priorities %s' % value])
+        assert r.code == 0, r.describe()
+
+
+def test_tls_priorities_unmappable_refused(run_mailcar):
+    for value in ('NONE:+AES-128-GCM', 'NORMAL:-CIPHER-ALL'):
+        r = run_mailcar(['rcpt@example.test'], config=['tls_priorities %s' % value], stdin=MSG)
+        assert r.code == 78, r.describe()
+        assert b'tls_ciphers' in r.stderr
 
 
 def auth_config(certs, *extra):
