@@ -244,8 +244,17 @@ int open_session(struct run *r, struct conn *c, struct smtp_session *s,
         fprintf(r->log.transcript, "mailcar: WARNING: tls_certcheck is off: the server's "
                 "certificate is NOT verified; anyone on the path can read this session\n");
     smtp_params_from(r, p, *secret);
-    if (net_connect(c, &np, err) < 0)
+    if (net_connect(c, &np, err) < 0) {
+        /* An msmtprc that relied on msmtp's default port 25 says nothing about the port. */
+        if (strstr(err->msg, "refused") && conf_lookup(&r->acc, "port") == NULL &&
+            r->st.host == conf_str(&r->acc, "host", NULL)) {
+            char was[MC_ERR_MSG_MAX];
+            memcpy(was, err->msg, sizeof was);
+            mc_err_set(err, err->cls, "%.300s (mailcar's default port is %s; add 'port 25' "
+                       "if the server listens where msmtp's default pointed)", was, r->st.port);
+        }
         return -1;
+    }
     if (r->log.transcript)
         fprintf(r->log.transcript, "mailcar: connected to %s port %s%s%s\n", r->st.host,
                 r->st.port, np.implicit_tls ? ", TLS " : "", np.implicit_tls ? c->ops->tls_desc(c) : "");

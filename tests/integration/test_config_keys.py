@@ -546,3 +546,13 @@ def test_unsupported_option_on_command_line(run_mailcar):
     r = run_mailcar(['--proxy-host=127.0.0.1', 'rcpt@example.test'], stdin=MSG)
     assert r.code == 78, r.describe()
     assert b'option --proxy-host is not supported' in r.stderr
+
+
+def test_default_port_hint_for_msmtp_files(run_mailcar):
+    # An msmtprc without 'port' relied on msmtp's default 25; nothing listens on 587 here.
+    r = run_mailcar(['rcpt@example.test'], replace_config=True, stdin=MSG,
+                    config=['account default', 'host 127.0.0.1', 'tls off', 'from a@example.test'])
+    if b'port 587' not in r.stderr:
+        pytest.skip('something listens on 127.0.0.1:587 on this machine')
+    assert r.code == 75, r.describe()
+    assert b"add 'port 25'" in r.stderr
