@@ -23,6 +23,7 @@ enum {
     OPT_INPUT,
     OPT_PASSWORD_FD,
     OPT_IMPORT,
+    OPT_CHECK,
     OPT_QUEUE_DELETE,
     OPT_QUEUE_HOLD,
     OPT_QUEUE_RELEASE,
@@ -41,6 +42,7 @@ static const struct option fixed_long[] = {
     {"input", required_argument, NULL, OPT_INPUT},
     {"password-fd", required_argument, NULL, OPT_PASSWORD_FD},
     {"import", required_argument, NULL, OPT_IMPORT},
+    {"check", no_argument, NULL, OPT_CHECK},
     {"queue-delete", required_argument, NULL, OPT_QUEUE_DELETE},
     {"queue-hold", required_argument, NULL, OPT_QUEUE_HOLD},
     {"queue-release", required_argument, NULL, OPT_QUEUE_RELEASE},
@@ -252,6 +254,7 @@ static int opt_long(struct cli *o, int c, struct mc_err *err)
     case OPT_IMPORT:
         o->import = optarg;
         return set_mode(o, MODE_IMPORT, "--import", err);
+    case OPT_CHECK: return set_mode(o, MODE_CHECK, "--check", err);
     case OPT_QUEUE_DELETE:
         o->queue_id = optarg;
         return set_mode(o, MODE_QUEUE_DELETE, "--queue-delete", err);
@@ -354,6 +357,7 @@ static const char *const help_fixed[] = {
     "  -S, --serverinfo   show what the server offers, its certificate, and exit",
     "  --pretend          print the resolved settings (secrets masked) and exit",
     "  --import FILE      print FILE (msmtprc, ssmtp.conf, dma.conf, /etc/nullmailer) as mailcar configuration",
+    "  --check            try the configuration: connect, TLS, certificate, AUTH; send nothing",
     "  --input FILE       send FILE instead of standard input (repeatable)",
     "  --password-fd N    read the password from file descriptor N",
     "  --help             this text",

@@ -27,6 +27,7 @@ enum cli_mode {
     MODE_SERVERINFO,  /* -S, --serverinfo */
     MODE_PRETEND,     /* --pretend */
     MODE_IMPORT,      /* --import FILE */
+    MODE_CHECK,       /* --check */
     MODE_HELP,
     MODE_VERSION,
 };

@@ -319,7 +319,6 @@ static void header(struct out *o, const struct import_input *in, enum import_for
 static const char *const msmtp_unsupported[] = {
     "protocol", "socket", "proxy_host", "proxy_port", "proxy_user", "fallback_account",
     "tls_crl_file", "tls_dane", "undisclosed_recipients", "aliases", "rewrite_from",
-    "tls_priorities",
 };
 
 static bool unsupported(const char *key, const char *value)

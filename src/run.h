@@ -2,8 +2,9 @@
  * mailcar - Copyright (c) 2026 The mailcar authors. ISC license, see LICENSE.
  *
  * The state of one invocation, shared by send.c (direct sending) and
- * queue_cmd.c (the queue modes), and the few send.c steps both use.
- * Internal to the library: nothing outside these two files includes it.
+ * queue_cmd.c (the queue modes), and the few send.c steps both use;
+ * check.c (--check) opens its session with them too.  Internal to the
+ * library: nothing outside these three files includes it.
  */
 #ifndef MC_RUN_H
 #define MC_RUN_H

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "check.h"
 #include "import.h"
 #include "log.h"
 #include "msg.h"
@@ -583,6 +584,7 @@ static int dispatch(struct run *r, struct mc_err *err)
     case MODE_VERIFY: return mode_verify(r, err);
     case MODE_SERVERINFO: return mode_serverinfo(r, err);
     case MODE_PRETEND: return mode_pretend(r);
+    case MODE_CHECK: return check_run(r, err);
     case MODE_QUEUE_LIST: return queue_cmd_list(r, err);
     case MODE_QUEUE_RUN: return queue_cmd_run(r, err);
     case MODE_QUEUE_DELETE:
