@@ -54,7 +54,7 @@ complete -c mailcar -l input -r -F -d 'send FILE instead of standard input (repe
 complete -c mailcar -l password-fd -x -d 'read the password from file descriptor N'
 
 # Modes
-complete -c mailcar -s b -x -a 'm\t"send (default)" v\t"verify recipients" p\t"list the queue" i\t"rebuild aliases"' -d 'mode'
+complete -c mailcar -s b -x -a 'm\t"send (default)" v\t"verify recipients" s\t"SMTP on standard input" p\t"list the queue" i\t"rebuild aliases"' -d 'mode'
 complete -c mailcar -s q -d 'deliver queued messages (-qI ID, -qR DOMAIN, -q30m loop)'
 complete -c mailcar -l queue-delete -x -d 'remove a message from the queue'
 complete -c mailcar -l queue-hold -x -d 'keep a queued message from being delivered'

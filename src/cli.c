@@ -96,7 +96,7 @@ static int opt_b(struct cli *o, const char *arg, struct mc_err *err)
     if (strcmp(arg, "v") == 0)
         return set_mode(o, MODE_VERIFY, "-bv", err);
     if (strcmp(arg, "s") == 0)
-        return mc_err_set(err, MC_USAGE, "-bs (SMTP on standard input) is not supported yet");
+        return set_mode(o, MODE_BS, "-bs", err);
     if (strcmp(arg, "d") == 0 || strcmp(arg, "D") == 0)
         return mc_err_set(err, MC_USAGE, "-b%s: mailcar does not receive mail, it only sends",
                           arg);
@@ -344,6 +344,7 @@ static const char *const help_fixed[] = {
     "  -v                 show the SMTP transcript on standard error",
     "  -bm                send (default)",
     "  -bv                verify recipients with the server, send nothing",
+    "  -bs                speak SMTP on standard input and output (for Symfony, Alpine)",
     "  -bp                list the queue (as mailq); exit 75 when it is not empty",
     "  -bi                rebuild aliases (as newaliases; nothing to do)",
     "  -q                 deliver the queued messages that are due",

@@ -18,6 +18,7 @@
 enum cli_mode {
     MODE_SEND,        /* -bm, the default */
     MODE_VERIFY,      /* -bv */
+    MODE_BS,          /* -bs: SMTP on standard input and output */
     MODE_QUEUE_LIST,  /* -bp, mailq */
     MODE_QUEUE_RUN,   /* -q, -qI ID, -qR DOMAIN, -q30m */
     MODE_QUEUE_DELETE,    /* --queue-delete ID */

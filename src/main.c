@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bs.h"
 #include "buf.h"
 #include "cli.h"
 #include "err.h"
@@ -29,6 +30,8 @@ int main(int argc, char **argv)
         cli_help(&b);
         fputs(b.data, stdout);
         buf_release(&b);
+    } else if (rc == 0 && o.mode == MODE_BS) {
+        rc = bs_run(&o, 0, 1, &err);
     } else if (rc == 0) {
         rc = send_run(&o, stdout, stderr, &err);
     }

@@ -169,6 +169,9 @@ class MailcarRunner:
             argv = [link]
         if use_config:
             lines = list(config) if replace_config else merge_config(default_config(port), config)
+            # As root the default queue is /var/spool/mailcar: keep every test's queue private.
+            if not replace_config and not any(l.startswith('queue_dir') for l in lines):
+                lines.append('queue_dir %s' % os.path.join(self.tmpdir, 'queue'))
             cfg_path, cfg_text = self.write_config(lines)
             argv += ['-C', cfg_path]
         argv += list(args)

@@ -301,8 +301,8 @@ def test_syslog_bad_facility(run_mailcar):
     assert b'syslog' in r.stderr
 
 
-@pytest.mark.parametrize('line', ['proxy_host 127.0.0.1', 'protocol lmtp', 'queue on',
-                                  'tls_crl_file /etc/ssl/crl.pem', 'aliases /etc/aliases',
+@pytest.mark.parametrize('line', ['proxy_host 127.0.0.1', 'protocol lmtp', 'rewrite_from on',
+                                  'tls_crl_file /etc/ssl/crl.pem', 'fallback_account other',
                                   'undisclosed_recipients on', 'socket /run/x'])
 def test_unsupported_keys_refused(run_mailcar, line):
     r = run_mailcar(['rcpt@example.test'], config=[line], stdin=MSG)
