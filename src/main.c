@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "err.h"
+#include "progress.h"
 #include "send.h"
 
 int main(int argc, char **argv)
@@ -40,6 +41,9 @@ int main(int argc, char **argv)
         rc = mc_err_set(&err, MC_IOERR, "writing standard output failed");
     if (rc == 0)
         return 0;
-    fprintf(stderr, "mailcar: %s\n", err.msg);
+    if (progress_colour(stderr))
+        fprintf(stderr, "\033[1;31mmailcar:\033[0m %s\n", err.msg);
+    else
+        fprintf(stderr, "mailcar: %s\n", err.msg);
     return mc_class_exit(err.cls);
 }

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "msg.h"
 #include "net.h"
+#include "progress.h"
 #include "queue_cmd.h"
 #include "run.h"
 #include "secret.h"
@@ -387,6 +388,12 @@ static int mode_send(struct run *r, struct mc_err *err)
     rc = open_session(r, &c, &s, &p, &secret, err);
     mc_free_secret(secret);
     p.creds.secret = NULL;
+    if (rc == 0 && !r->o->verbose) {
+        long long total = 0;
+        for (size_t i = 0; i < r->nmsgs; i++)
+            total += (long long)msg_size(&r->msgs[i]);
+        progress_attach(&c, total, r->errf);   /* only on a terminal, only over 1 MB */
+    }
     if (rc < 0) {
         for (size_t i = 0; i < r->nmsgs; i++) {
             log_result(r, NULL, &c, &r->envs[i], &r->msgs[i], net_now_ms(), err);
