@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "aliases.h"
 #include "cli.h"
 #include "conf.h"
 #include "conn.h"
@@ -36,6 +37,7 @@ struct run {
     struct addrlist *alls;        /* owns the envelope's addresses */
     struct addrlist argv_rcpts;
     bool *sent;                   /* per message: the server took it (maybe not for all) */
+    struct aliases aliases;       /* the `aliases` file, when set */
 };
 
 /* Connect, greet, TLS, AUTH for the selected account (send.c). */

@@ -171,14 +171,33 @@ static void add_qualified(struct run *r, struct addrlist *all, const char *addr)
     free(q);
 }
 
+/* A local name goes through the aliases first (each result then qualified). */
+static int add_rcpt(struct run *r, struct addrlist *all, const char *addr, struct mc_err *err)
+{
+    struct strlist ex = {0};
+
+    if (r->aliases.file == NULL || *addr == '\0' || strchr(addr, '@')) {
+        add_qualified(r, all, addr);
+        return 0;
+    }
+    if (aliases_expand(&r->aliases, addr, aliases_read_file, NULL, &ex, err) < 0)
+        return -1;
+    for (size_t i = 0; i < ex.n; i++)
+        add_qualified(r, all, ex.v[i]);
+    strlist_free(&ex);
+    return 0;
+}
+
 /* The envelope for message m: argv recipients, plus the headers' with -t. */
 static int build_envelope(struct run *r, struct msg *m, struct smtp_envelope *env,
                           struct addrlist *all, struct mc_err *err)
 {
     for (size_t i = 0; i < r->argv_rcpts.n; i++)
-        add_qualified(r, all, r->argv_rcpts.v[i].addr);
+        if (add_rcpt(r, all, r->argv_rcpts.v[i].addr, err) < 0)
+            return -1;
     for (size_t i = 0; i < m->rcpts.n; i++)
-        add_qualified(r, all, m->rcpts.v[i].addr);
+        if (add_rcpt(r, all, m->rcpts.v[i].addr, err) < 0)
+            return -1;
     if (all->n == 0)
         return mc_err_set(err, MC_USAGE, "no recipients: name them on the command line or use -t");
     env->from = r->from;
@@ -362,6 +381,8 @@ static int prepare(struct run *r, struct mc_err *err)
             return -1;
     }
     if (r->from[0] && addr_check(r->from, "sender", err) < 0)
+        return -1;
+    if (r->st.aliases && aliases_load(r->st.aliases, &r->aliases, err) < 0)
         return -1;
     r->envs = mc_calloc(r->nmsgs, sizeof *r->envs);
     r->alls = mc_calloc(r->nmsgs, sizeof *r->alls);
@@ -578,6 +599,7 @@ static void run_free(struct run *r)
     free(r->alls);
     free(r->sent);
     addrlist_free(&r->argv_rcpts);
+    aliases_free(&r->aliases);
     free(r->from);
     account_free(&r->acc);
     conf_free(&r->conf);

@@ -329,7 +329,7 @@ static const struct {
     {"protocol", true},       {"socket", true},        {"proxy_host", true},
     {"proxy_port", true},     {"proxy_user", true},    {"fallback_account", true},
     {"tls_crl_file", true},   {"tls_dane", true},      {"undisclosed_recipients", true},
-    {"aliases", true},        {"rewrite_from", true},
+    {"rewrite_from", true},
     {"logfile_time_format", false}, {"ntlmdomain", false},
     {"tls_min_dh_prime_bits", false}, {"auto_from", false}, {"maildomain", false},
 };
@@ -382,6 +382,9 @@ int settings_load(struct settings *st, const struct account *a, struct mc_err *e
     st->from = conf_str(a, "from", NULL);
     st->from_name = conf_str(a, "from_full_name", NULL);
     st->qualify_domain = conf_str(a, "qualify_domain", NULL);
+    st->aliases = conf_str(a, "aliases", NULL);
+    if (st->aliases && (*st->aliases == '\0' || mc_streq_ci(st->aliases, "off")))
+        st->aliases = NULL;
     st->queue_dir = conf_str(a, "queue_dir", NULL);
     if (st->queue_dir && *st->queue_dir == '\0')
         st->queue_dir = NULL;

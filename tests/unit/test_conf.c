@@ -781,8 +781,8 @@ static void test_time_values(void **state)
         const char *text;
         long secs;
     } good[] = {{"30", 30}, {"30s", 30}, {"5m", 300}, {"2h", 7200}, {"2H", 7200},
-                {"off", 0}, {"OFF", 0}, {"0", 0}};
-    static const char *const bad[] = {"s", "5d", "-5", "5 m", "1.5h", "99999999999999999h"};
+                {"off", 0}, {"OFF", 0}, {"0", 0}, {"5d", 432000}};
+    static const char *const bad[] = {"s", "5w", "-5", "5 m", "1.5h", "99999999999999999h"};
     struct account a = {0};
     struct mc_err err;
     long n;

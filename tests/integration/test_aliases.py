@@ -1,0 +1,73 @@
+"""Aliases for local recipients (`aliases FILE`, /etc/aliases format).
+
+Every local recipient is expanded, including the one after an expanded
+alias (msmtp skips it); what stays unqualified gets qualify_domain or fails
+naming the recipient, never `RCPT TO:<root>`.
+"""
+
+import os
+import re
+
+import faultserver as fs
+
+MSG = b'Subject: aliases\n\nbody\n'
+
+
+def rcpts(srv):
+    return [m.group(1) for m in (re.match(r'(?i)RCPT TO:<([^>]*)>', l) for l in srv.text_lines) if m]
+
+
+def write(run_mailcar, name, text):
+    path = os.path.join(run_mailcar.tmpdir, name)
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
+
+
+def test_alias_and_the_recipient_after_it(run_mailcar, faultserver):
+    path = write(run_mailcar, 'aliases',
+                 '# test\nroot: ops@example.org, admin@example.org\nwww-data: web@example.org\n'
+                 'Postmaster: root\n')
+    srv = faultserver(tls=False)
+    r = run_mailcar(['root', 'www-data', 'bob@example.org', 'postmaster'], server=srv,
+                    config=['aliases %s' % path], stdin=MSG)
+    assert r.code == 0, r.describe() + srv.report()
+    assert rcpts(srv) == ['ops@example.org', 'admin@example.org', 'web@example.org',
+                          'bob@example.org']
+
+
+def test_unqualified_left_over_is_qualified_or_refused(run_mailcar, faultserver):
+    path = write(run_mailcar, 'aliases', 'root: root, ops@example.org\n')
+    srv = faultserver(tls=False)
+    r = run_mailcar(['root'], server=srv, config=['aliases %s' % path], stdin=MSG)
+    assert r.code == 65 and b'root' in r.stderr, r.describe()
+    assert srv.connections == []
+    srv = faultserver(tls=False)
+    r = run_mailcar(['root'], server=srv, stdin=MSG,
+                    config=['aliases %s' % path, 'qualify_domain host.example.org'])
+    assert r.code == 0, r.describe()
+    assert rcpts(srv) == ['root@host.example.org', 'ops@example.org']
+
+
+def test_default_include_and_t(run_mailcar, faultserver):
+    inc = write(run_mailcar, 'team', 'alice@example.org\n# comment\nbob@example.org, root\n')
+    path = write(run_mailcar, 'aliases',
+                 'team: :include:%s\nroot: ops@example.org\ndefault: catch@example.org\n' % inc)
+    srv = faultserver(tls=False)
+    r = run_mailcar(['-t'], server=srv, config=['aliases %s' % path],
+                    stdin=b'To: team, nobody\nSubject: x\n\nbody\n')
+    assert r.code == 0, r.describe() + srv.report()
+    assert rcpts(srv) == ['alice@example.org', 'bob@example.org', 'ops@example.org',
+                          'catch@example.org']
+
+
+def test_alias_loop_and_bad_files(run_mailcar, faultserver):
+    chain = ''.join('a%d: a%d\n' % (i, i + 1) for i in range(40))
+    path = write(run_mailcar, 'aliases', chain)
+    r = run_mailcar(['a0'], config=['aliases %s' % path], stdin=MSG)
+    assert r.code == 78 and b'deeper' in r.stderr, r.describe()
+    r = run_mailcar(['a0'], config=['aliases /nonexistent/aliases'], stdin=MSG)
+    assert r.code == 78 and b'/nonexistent/aliases' in r.stderr, r.describe()
+    path = write(run_mailcar, 'aliases2', 'x: |/bin/sh -c evil\n')
+    r = run_mailcar(['x'], config=['aliases %s' % path], stdin=MSG)
+    assert r.code == 65 and b'pipes and files' in r.stderr, r.describe()
