@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -247,37 +248,225 @@ static int bind_source(int fd, const struct net_params *p, int family, struct mc
     return 0;
 }
 
-static int try_one(const struct addrinfo *ai, const struct net_params *p, struct mc_err *err)
+/* Start a non-blocking connect; the fd, or -1 with err set (then try the next address). */
+static int start_one(const struct addrinfo *ai, const struct net_params *p, struct mc_err *err)
 {
-    struct io_limits lim = p->lim;
-    int fd, one = 1, soerr = 0;
-    socklen_t len = sizeof soerr;
+    int fd, one = 1;
 
     fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0)
         return mc_err_set(err, MC_TEMPFAIL, "socket: %s", strerror(errno));
     /* Each protocol turn is one write: Nagle would only add a delayed-ACK stall. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (p->source_ip && bind_source(fd, p, ai->ai_family, err) < 0)
-        goto fail;
-    lim.timeout_ms = p->connect_timeout_ms;
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-        if (errno != EINPROGRESS) {
-            mc_err_set(err, MC_TEMPFAIL, "%s", strerror(errno));
-            goto fail;
-        }
-        if (net_wait(fd, POLLOUT, &lim, "connecting", err) < 0)
-            goto fail;
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
-        if (soerr) {
-            mc_err_set(err, MC_TEMPFAIL, "%s", strerror(soerr));
-            goto fail;
-        }
+    if ((p->source_ip && bind_source(fd, p, ai->ai_family, err) < 0) ||
+        (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS &&
+         mc_err_set(err, MC_TEMPFAIL, "%s", strerror(errno)) < 0)) {
+        close(fd);
+        return -1;
     }
     return fd;
-fail:
-    close(fd);
+}
+
+#define RACE_MAX 16
+#define RACE_STAGGER_MS 250   /* RFC 8305's connection attempt delay */
+
+/* IPv6 first, then the families alternate (RFC 8305 section 4). */
+static size_t race_order(struct addrinfo *res, struct addrinfo **out)
+{
+    struct addrinfo *v6[RACE_MAX], *v4[RACE_MAX];
+    size_t n6 = 0, n4 = 0, n = 0;
+
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        if (ai->ai_family == AF_INET6 && n6 < RACE_MAX)
+            v6[n6++] = ai;
+        else if (ai->ai_family != AF_INET6 && n4 < RACE_MAX)
+            v4[n4++] = ai;
+    }
+    for (size_t i = 0; (i < n6 || i < n4) && n < RACE_MAX; i++) {
+        if (i < n6)
+            out[n++] = v6[i];
+        if (i < n4 && n < RACE_MAX)
+            out[n++] = v4[i];
+    }
+    return n;
+}
+
+struct race {
+    struct pollfd pfd[RACE_MAX];
+    size_t who[RACE_MAX];          /* index into the address list */
+    long long began[RACE_MAX];
+    size_t live;
+};
+
+static void race_drop(struct race *r, size_t i)
+{
+    close(r->pfd[i].fd);
+    r->live--;
+    r->pfd[i] = r->pfd[r->live];
+    r->who[i] = r->who[r->live];
+    r->began[i] = r->began[r->live];
+}
+
+/* Poll the attempts under way; the index of a connected one, or -1. */
+static int race_poll(struct race *r, int wait_ms, long connect_ms, struct mc_err *err)
+{
+    int soerr;
+    socklen_t len = sizeof soerr;
+
+    if (poll(r->pfd, r->live, wait_ms) < 0 && errno != EINTR)
+        return mc_err_set(err, MC_IOERR, "poll: %s", strerror(errno));
+    for (size_t i = 0; i < r->live;) {
+        if (r->pfd[i].revents) {
+            soerr = 0;
+            getsockopt(r->pfd[i].fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+            if (soerr == 0)
+                return (int)i;
+            mc_err_set(err, MC_TEMPFAIL, "%s", strerror(soerr));
+            race_drop(r, i);
+        } else if (net_now_ms() - r->began[i] >= connect_ms) {
+            mc_err_set(err, MC_TEMPFAIL, "connecting: timed out");
+            race_drop(r, i);
+        } else {
+            i++;
+        }
+    }
     return -1;
+}
+
+/*
+ * Happy Eyeballs (RFC 8305): start the next address whenever the current
+ * attempts have had RACE_STAGGER_MS without success, keep them all going,
+ * take the first that connects.  Each attempt has connect_timeout; the
+ * whole race ends at the overall deadline.
+ */
+static int connect_race(struct addrinfo *res, const struct net_params *p, struct addrinfo **won,
+                        struct mc_err *err)
+{
+    struct addrinfo *order[RACE_MAX];
+    size_t n = race_order(res, order), next = 0;
+    struct race r = {.live = 0};
+    long connect_ms = p->connect_timeout_ms > 0 ? p->connect_timeout_ms : 30000;
+    long long stagger_at = 0;
+    int fd = -1;
+
+    mc_err_set(err, MC_TEMPFAIL, "no address to connect to");
+    while (fd < 0 && (next < n || r.live > 0)) {
+        long long now = net_now_ms();
+        if (p->lim.deadline_ms && now >= p->lim.deadline_ms) {
+            mc_err_set(err, MC_TEMPFAIL, "connecting: overall deadline reached");
+            break;
+        }
+        if (next < n && (r.live == 0 || now >= stagger_at)) {
+            int nfd = start_one(order[next], p, err);
+            if (nfd < 0 && err->cls == MC_CONFIG)
+                break;
+            if (nfd >= 0) {
+                r.pfd[r.live] = (struct pollfd){.fd = nfd, .events = POLLOUT};
+                r.who[r.live] = next;
+                r.began[r.live++] = now;
+            }
+            next++;
+            stagger_at = now + RACE_STAGGER_MS;
+            continue;
+        }
+        long long wait = next < n ? stagger_at - now : 100;
+        int i = race_poll(&r, (int)(wait < 0 ? 0 : wait), connect_ms, err);
+        if (i >= 0) {
+            fd = r.pfd[i].fd;
+            *won = order[r.who[i]];
+            r.pfd[i] = r.pfd[--r.live];
+        }
+    }
+    while (r.live > 0)
+        race_drop(&r, 0);
+    return fd;
+}
+
+/* --- SOCKS5 (RFC 1928), no authentication; the proxy resolves the name --- */
+
+static int sock_io(int fd, bool out, unsigned char *p, size_t n, const struct io_limits *lim,
+                   struct mc_err *err)
+{
+    while (n > 0) {
+        ssize_t r = out ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
+        if (r > 0) {
+            p += r;
+            n -= (size_t)r;
+        } else if (r == 0) {
+            return mc_err_set(err, MC_TEMPFAIL, "SOCKS proxy closed the connection");
+        } else if (errno == EAGAIN || errno == EINTR) {
+            if (net_wait(fd, out ? POLLOUT : POLLIN, lim, "SOCKS proxy", err) < 0)
+                return -1;
+        } else {
+            return mc_err_set(err, MC_TEMPFAIL, "SOCKS proxy: %s", strerror(errno));
+        }
+    }
+    return 0;
+}
+
+static const char *socks_reason(unsigned char rep)
+{
+    static const char *const reasons[] = {
+        "succeeded", "general failure", "connection not allowed by ruleset",
+        "network unreachable", "host unreachable", "connection refused", "TTL expired",
+        "command not supported", "address type not supported",
+    };
+    return rep < sizeof reasons / sizeof reasons[0] ? reasons[rep] : "unknown reply";
+}
+
+static int socks5(int fd, const struct net_params *p, struct mc_err *err)
+{
+    unsigned char b[300];
+    size_t hl = strlen(p->host), skip;
+    long port = strtol(p->port, NULL, 10);
+
+    if (hl > 255)
+        return mc_err_set(err, MC_CONFIG, "host name too long for a SOCKS proxy");
+    memcpy(b, "\x05\x01\x00", 3);   /* version 5, one method: no authentication */
+    if (sock_io(fd, true, b, 3, &p->lim, err) < 0 || sock_io(fd, false, b, 2, &p->lim, err) < 0)
+        return -1;
+    if (b[0] != 5 || b[1] != 0)
+        return mc_err_set(err, MC_CONFIG, "SOCKS proxy %s wants authentication, which mailcar "
+                          "does not offer yet", p->proxy_host);
+    b[0] = 5, b[1] = 1, b[2] = 0, b[3] = 3, b[4] = (unsigned char)hl;
+    memcpy(b + 5, p->host, hl);
+    b[5 + hl] = (unsigned char)(port >> 8);
+    b[6 + hl] = (unsigned char)port;
+    if (sock_io(fd, true, b, 7 + hl, &p->lim, err) < 0 || sock_io(fd, false, b, 5, &p->lim, err) < 0)
+        return -1;
+    if (b[0] != 5)
+        return mc_err_set(err, MC_PROTOCOL, "SOCKS proxy sent a malformed reply");
+    if (b[1] != 0)
+        return mc_err_set(err, b[1] == 4 || b[1] == 3 ? MC_TEMPFAIL : b[1] == 2 ? MC_CONFIG
+                          : MC_TEMPFAIL, "SOCKS proxy could not reach %s port %s: %s", p->host,
+                          p->port, socks_reason(b[1]));
+    /* The rest of the bound address: IPv4 4, IPv6 16, a name 1+len; then the port. */
+    skip = b[3] == 1 ? 4 + 2 - 1 : b[3] == 4 ? 16 + 2 - 1 : b[3] == 3 ? (size_t)b[4] + 2 : 0;
+    if (skip == 0)
+        return mc_err_set(err, MC_PROTOCOL, "SOCKS proxy sent a malformed reply");
+    return sock_io(fd, false, b, skip, &p->lim, err);
+}
+
+/* --- Unix domain sockets --------------------------------------------------- */
+
+static int connect_unix(const struct net_params *p, struct mc_err *err)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    int fd;
+
+    if (strlen(p->socket_path) >= sizeof sun.sun_path)
+        return mc_err_set(err, MC_CONFIG, "socket path '%s' is too long", p->socket_path);
+    memcpy(sun.sun_path, p->socket_path, strlen(p->socket_path) + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return mc_err_set(err, MC_TEMPFAIL, "socket: %s", strerror(errno));
+    if (connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
+        int e = errno;
+        close(fd);
+        return mc_err_set(err, MC_TEMPFAIL, "cannot connect to socket '%s': %s", p->socket_path,
+                          strerror(e));
+    }
+    return fd;
 }
 
 static void peer_name(const struct addrinfo *ai, char *out, size_t outlen)
@@ -293,30 +482,49 @@ static void peer_name(const struct addrinfo *ai, char *out, size_t outlen)
         snprintf(out, outlen, "%s:%s", h, s);
 }
 
+/* TCP to host (or to the proxy, which then reaches host): the fd, and the peer's name. */
+static int connect_tcp(const struct net_params *p, char *peer, size_t peerlen, struct mc_err *err)
+{
+    const char *host = p->proxy_host ? p->proxy_host : p->host;
+    const char *port = p->proxy_host ? p->proxy_port : p->port;
+    struct addrinfo *res, *won = NULL;
+    int fd;
+
+    if (resolve(p, host, port, &res, err) < 0)
+        return p->proxy_host ? mc_err_prefix(err, "proxy") : -1;
+    fd = connect_race(res, p, &won, err);
+    if (fd >= 0)
+        peer_name(won, peer, peerlen);
+    freeaddrinfo(res);
+    if (fd < 0)
+        return mc_err_prefix(err, "cannot connect to %s%s port %s", p->proxy_host ? "proxy " : "",
+                             host, port);
+    if (p->proxy_host && socks5(fd, p, err) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 int net_connect(struct conn *c, const struct net_params *p, struct mc_err *err)
 {
-    struct addrinfo *res, *ai;
     struct net_conn *nc;
-    int fd = -1;
+    char peer[sizeof nc->peer];
+    int fd;
 
-    if (resolve(p, p->host, p->port, &res, err) < 0)
+    if (p->socket_path) {
+        fd = connect_unix(p, err);
+        snprintf(peer, sizeof peer, "%s", p->socket_path);
+    } else {
+        fd = connect_tcp(p, peer, sizeof peer, err);
+    }
+    if (fd < 0)
         return -1;
-    /* Every address in turn, all within the one deadline. */
-    for (ai = res; ai != NULL; ai = ai->ai_next) {
-        fd = try_one(ai, p, err);
-        if (fd >= 0 || err->cls == MC_CONFIG)
-            break;
-    }
-    if (fd < 0) {
-        freeaddrinfo(res);
-        return mc_err_prefix(err, "cannot connect to %s port %s", p->host, p->port);
-    }
     nc = mc_calloc(1, sizeof *nc);
     nc->fd = fd;
     nc->lim = p->lim;
     nc->tlsp = p->tls;
-    peer_name(ai, nc->peer, sizeof nc->peer);
-    freeaddrinfo(res);
+    memcpy(nc->peer, peer, sizeof nc->peer);
     c->ops = &tcp_ops;
     c->impl = nc;
     if (p->implicit_tls && tcp_starttls(c, err) < 0) {

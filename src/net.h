@@ -36,6 +36,9 @@ struct net_params {
     int family;               /* AF_UNSPEC, AF_INET or AF_INET6 */
     long connect_timeout_ms;
     struct io_limits lim;
+    const char *socket_path;  /* a Unix domain socket instead of host and port, or NULL */
+    const char *proxy_host;   /* SOCKS5 proxy, or NULL; it resolves host itself */
+    const char *proxy_port;
     bool implicit_tls;        /* TLS from the first byte (port 465) */
     const struct tls_params *tls;   /* for STARTTLS or implicit TLS; NULL for none */
 };

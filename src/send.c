@@ -230,6 +230,7 @@ static void smtp_params_from(struct run *r, struct smtp_params *p, const char *s
     p->partial_delivery = r->st.partial_delivery;
     p->dsn_required = r->st.dsn_required;
     p->chunking = true;
+    p->lmtp = r->st.lmtp;
     p->dsn_notify = r->o->dsn_notify ? r->o->dsn_notify : r->st.dsn_notify;
     p->dsn_ret = r->o->dsn_ret ? r->o->dsn_ret : r->st.dsn_return;
     p->dsn_envid = r->o->envid;
@@ -250,6 +251,9 @@ int open_session(struct run *r, struct conn *c, struct smtp_session *s,
         .lim = {.timeout_ms = r->st.timeout_s * 1000,
                 .deadline_ms = r->st.deadline_s ? net_now_ms() + r->st.deadline_s * 1000 : 0},
         .implicit_tls = r->st.tls == SMTP_TLS_IMPLICIT,
+        .socket_path = r->st.socket_path,
+        .proxy_host = r->st.proxy_host,
+        .proxy_port = r->st.proxy_port,
         .tls = r->st.tls == SMTP_TLS_NONE ? NULL : &r->st.tlsp,
     };
 
@@ -268,6 +272,7 @@ int open_session(struct run *r, struct conn *c, struct smtp_session *s,
     if (net_connect(c, &np, err) < 0) {
         /* An msmtprc that relied on msmtp's default port 25 says nothing about the port. */
         if (strstr(err->msg, "refused") && conf_lookup(&r->acc, "port") == NULL &&
+            r->st.proxy_host == NULL && r->st.socket_path == NULL &&
             r->st.host == conf_str(&r->acc, "host", NULL)) {
             char was[MC_ERR_MSG_MAX];
             memcpy(was, err->msg, sizeof was);
@@ -277,8 +282,11 @@ int open_session(struct run *r, struct conn *c, struct smtp_session *s,
         return -1;
     }
     if (r->log.transcript)
-        fprintf(r->log.transcript, "mailcar: connected to %s port %s%s%s\n", r->st.host,
-                r->st.port, np.implicit_tls ? ", TLS " : "", np.implicit_tls ? c->ops->tls_desc(c) : "");
+        fprintf(r->log.transcript, "mailcar: connected to %s%s%s%s%s%s%s\n",
+                r->st.socket_path ? "socket " : "", r->st.socket_path ? r->st.socket_path : r->st.host,
+                r->st.socket_path ? "" : " port ", r->st.socket_path ? "" : r->st.port,
+                r->st.proxy_host ? " through the SOCKS proxy" : "",
+                np.implicit_tls ? ", TLS " : "", np.implicit_tls ? c->ops->tls_desc(c) : "");
     smtp_init(s, c, p);
     return smtp_open(s, err);
 }

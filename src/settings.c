@@ -253,17 +253,31 @@ static int parse_host_url(struct settings *st, const struct account *a, long *po
     return 0;
 }
 
+static int load_proxy_port(struct settings *st, const struct account *a, struct mc_err *err)
+{
+    long port;
+
+    if (conf_int(a, "proxy_port", 1080, &port, err) < 0)
+        return -1;
+    if (port < 1 || port > 65535)
+        return bad(a, "proxy_port", "expected a number from 1 to 65535", err);
+    snprintf(st->proxy_port, sizeof st->proxy_port, "%ld", port);
+    return 0;
+}
+
 static int load_port(struct settings *st, const struct account *a, struct mc_err *err)
 {
     long port;
 
+    st->lmtp = mc_streq_ci(conf_str(a, "protocol", "smtp"), "lmtp");
     if (parse_host_url(st, a, &port, err) < 0)
         return -1;
     if (port) {
         snprintf(st->port, sizeof st->port, "%ld", port);
         return 0;
     }
-    if (conf_int(a, "port", st->tls == SMTP_TLS_IMPLICIT ? 465 : 587, &port, err) < 0)
+    if (conf_int(a, "port", st->lmtp ? 24 : st->tls == SMTP_TLS_IMPLICIT ? 465 : 587, &port,
+                 err) < 0)
         return -1;
     if (port < 1 || port > 65535)
         return bad(a, "port", "expected a number from 1 to 65535", err);
@@ -326,8 +340,7 @@ static const struct {
     const char *key;
     bool fatal;
 } not_yet[] = {
-    {"protocol", true},       {"socket", true},        {"proxy_host", true},
-    {"proxy_port", true},     {"proxy_user", true},    {"fallback_account", true},
+    {"proxy_user", true},    {"fallback_account", true},
     {"tls_crl_file", true},   {"tls_dane", true},      {"undisclosed_recipients", true},
     {"rewrite_from", true},
     {"logfile_time_format", false}, {"ntlmdomain", false},
@@ -378,6 +391,14 @@ int settings_load(struct settings *st, const struct account *a, struct mc_err *e
     if (check_not_yet(st, a, err) < 0)
         return -1;
     st->host = conf_str(a, "host", NULL);
+    st->socket_path = conf_str(a, "socket", NULL);
+    st->proxy_host = conf_str(a, "proxy_host", NULL);
+    if (st->socket_path && *st->socket_path == '\0')
+        st->socket_path = NULL;
+    if (st->proxy_host && *st->proxy_host == '\0')
+        st->proxy_host = NULL;
+    if (st->host == NULL && st->socket_path)
+        st->host = "localhost";   /* names the server for TLS and logs */
     st->source_ip = conf_str(a, "source_ip", NULL);
     st->from = conf_str(a, "from", NULL);
     st->from_name = conf_str(a, "from_full_name", NULL);
@@ -412,7 +433,7 @@ int settings_load(struct settings *st, const struct account *a, struct mc_err *e
         conf_time(a, "queue_retry_max", DEFAULT_QUEUE_RETRY_MAX_S, &st->queue_retry_max_s, err) < 0 ||
         log_facility(conf_str(a, "syslog", NULL), &st->syslog_facility, err) < 0)
         return -1;
-    if (conf_check_account(a, err) < 0)
+    if (conf_check_account(a, err) < 0 || load_proxy_port(st, a, err) < 0)
         return -1;
     st->tlsp.host = conf_str(a, "tls_host_override", st->host);
     if (mc_has_ctl(st->domain) || strchr(st->domain, ' '))

@@ -33,6 +33,10 @@ struct settings {
     int family;
     const char *source_ip;
     enum smtp_tls_mode tls;
+    bool lmtp;                 /* protocol lmtp */
+    const char *socket_path;   /* socket: a Unix domain socket instead of host:port */
+    const char *proxy_host;    /* SOCKS5 proxy */
+    char proxy_port[8];
     struct tls_params tlsp;
     bool auth;
     bool auth_forced;

@@ -208,7 +208,8 @@ static int do_ehlo(struct smtp_session *s, struct mc_err *err)
 {
     s->state = ST_EHLO;
     memset(&s->caps, 0, sizeof s->caps);
-    if (cmd(s, "EHLO %s", s->p->helo) < 0 || flush(s, err) < 0 || read_reply(s, err) < 0)
+    if (cmd(s, "%s %s", s->p->lmtp ? "LHLO" : "EHLO", s->p->helo) < 0 || flush(s, err) < 0 ||
+        read_reply(s, err) < 0)
         return -1;
     if (s->reply.code == 250) {
         caps_parse(&s->reply, &s->caps);
@@ -216,7 +217,9 @@ static int do_ehlo(struct smtp_session *s, struct mc_err *err)
     }
     if (s->reply.code / 100 == 4 || s->reply.code == 421)
         return smtp_fail(s, MC_TEMPFAIL, "server refused EHLO", err);
-    /* An old server: HELO works, but none of the extensions do. */
+    /* An old server: HELO works, but none of the extensions do.  LMTP has no HELO. */
+    if (s->p->lmtp)
+        return smtp_fail(s, MC_UNAVAIL, "server refused LHLO", err);
     if (s->p->tls == SMTP_TLS_STARTTLS && !s->tls_active)
         return smtp_fail(s, MC_TEMPFAIL,
                          "server refused EHLO, so STARTTLS is impossible", err);
@@ -638,18 +641,57 @@ static int send_body(struct smtp_session *s, struct msg *m, bool bdat, struct mc
     return 0;
 }
 
-static int final_reply(struct smtp_session *s, struct mc_err *err)
+static int lost_after_data(struct mc_err *err)
+{
+    char was[MC_ERR_MSG_MAX];
+
+    if (err->cls != MC_TEMPFAIL && err->cls != MC_PROTOCOL)
+        return -1;
+    memcpy(was, err->msg, sizeof was);
+    return mc_err_set(err, MC_TEMPFAIL,
+                      "connection lost after the message was sent but before the server "
+                      "confirmed it; the message may have been delivered (%.300s)", was);
+}
+
+/*
+ * LMTP (RFC 2033): after the data, one reply per accepted recipient, in
+ * order.  Each becomes that recipient's result; the message counts as sent
+ * when at least one recipient took it.
+ */
+static int lmtp_replies(struct smtp_session *s, struct smtp_envelope *env, struct mc_err *err)
+{
+    const struct smtp_rcpt *refused = NULL;
+    int delivered = 0;
+
+    for (size_t i = 0; i < env->nrcpts; i++) {
+        struct smtp_rcpt *rc = &env->rcpts[i];
+        if (rc->state != RCPT_OK)
+            continue;
+        if (read_reply(s, err) < 0)
+            return lost_after_data(err);
+        rcpt_record(s, rc);
+        if (rc->state == RCPT_OK)
+            delivered++;
+        else if (refused == NULL)
+            refused = rc;
+        if (delivered == 1 && rc->state == RCPT_OK)
+            reply_summary(&s->reply, s->final_reply, sizeof s->final_reply);
+    }
+    if (delivered > 0)
+        return 0;
+    return mc_err_reply(err, refused && refused->state == RCPT_TEMPFAIL ? MC_TEMPFAIL : MC_NOUSER,
+                        refused ? refused->code : 0, "", "server delivered to no recipient (%s)",
+                        refused ? refused->reply : "?");
+}
+
+static int final_reply(struct smtp_session *s, struct smtp_envelope *env, struct mc_err *err)
 {
     s->state = ST_BODY;
     s->data_sent = true;
-    if (read_reply(s, err) < 0) {
-        if (err->cls == MC_TEMPFAIL || err->cls == MC_PROTOCOL)
-            mc_err_set(err, MC_TEMPFAIL,
-                       "connection lost after the message was sent but before the server "
-                       "confirmed it; the message may have been delivered (%s)",
-                       err->msg);
-        return -1;
-    }
+    if (s->p->lmtp)
+        return lmtp_replies(s, env, err);
+    if (read_reply(s, err) < 0)
+        return lost_after_data(err);
     reply_summary(&s->reply, s->final_reply, sizeof s->final_reply);
     if (s->reply.code / 100 != 2)
         return smtp_fail(s, MC_UNAVAIL, "server refused the message", err);
@@ -694,7 +736,7 @@ int smtp_send(struct smtp_session *s, struct smtp_envelope *env, struct msg *m,
     }
     if (send_body(s, m, bdat, err) < 0 || flush(s, err) < 0)
         return -1;
-    return final_reply(s, err);
+    return final_reply(s, env, err);
 }
 
 int smtp_verify(struct smtp_session *s, struct smtp_envelope *env, struct mc_err *err)

@@ -41,6 +41,7 @@ struct smtp_params {
     bool partial_delivery;           /* deliver to the accepted recipients when some fail */
     bool dsn_required;               /* refuse to send without DSN when DSN options given */
     bool chunking;                   /* use BDAT when the server offers CHUNKING */
+    bool lmtp;                       /* LHLO, and one reply per recipient after the data */
     const char *dsn_notify;          /* NOTIFY= value or NULL */
     const char *dsn_ret;             /* RET= value (FULL/HDRS) or NULL */
     const char *dsn_envid;           /* ENVID= value (xtext-encoded here) or NULL */
