@@ -104,13 +104,25 @@ static void default_sender(struct run *r)
     }
 }
 
+/* For rewrite_from: the local user's full name (GECOS up to the first comma), or "". */
+static void user_full_name(char *out, size_t len)
+{
+    struct passwd *pw = getpwuid(getuid());
+    const char *g = pw && pw->pw_gecos ? pw->pw_gecos : "";
+
+    snprintf(out, len, "%.*s", (int)strcspn(g, ","), g);
+    if (*out == '\0' && pw)
+        snprintf(out, len, "%s", pw->pw_name);
+}
+
 static int read_one(struct run *r, int fd, struct msg *m, struct mc_err *err)
 {
+    char name[128] = "";
     struct msg_opts mo = {
         .dot_ends = r->o->dot_ends,
         .extract_rcpts = r->o->extract || r->st.read_recipients,
         .remove_bcc = r->st.remove_bcc,
-        .set_from = r->st.set_from,
+        .set_from = r->st.rewrite_from ? MSG_ON : r->st.set_from,
         .set_date = r->st.set_date,
         .set_msgid = r->st.set_msgid,
         .set_to = r->st.set_to,
@@ -119,6 +131,10 @@ static int read_one(struct run *r, int fd, struct msg *m, struct mc_err *err)
         .domain = r->st.domain,
     };
 
+    if (r->st.rewrite_from && mo.from_name == NULL) {
+        user_full_name(name, sizeof name);
+        mo.from_name = name[0] && !mc_has_ctl(name) ? name : NULL;
+    }
     return msg_read(fd, &mo, m, err);
 }
 
@@ -373,7 +389,13 @@ static int send_one(struct run *r, struct smtp_session *s, struct conn *c, size_
 /* Everything that can be checked without the server, before connecting. */
 static int prepare(struct run *r, struct mc_err *err)
 {
-    if (r->o->from) {
+    if (r->st.rewrite_from) {
+        /* System mail: the account's address, whatever -f or the message say. */
+        if (r->st.from == NULL || strpbrk(r->st.from, "*?["))
+            return mc_err_set(err, MC_CONFIG, "'rewrite_from' needs 'from' set to an address "
+                              "(account '%s')", r->acc.name ? r->acc.name : "default");
+        r->from = mc_strdup(r->st.from);
+    } else if (r->o->from) {
         r->from = sender_from_arg(r->o->from);
         if (!r->st.allow_from_override && r->st.from)
             default_sender(r);
@@ -382,7 +404,8 @@ static int prepare(struct run *r, struct mc_err *err)
     }
     if (read_messages(r, err) < 0 || parse_argv_rcpts(r, err) < 0)
         return -1;
-    if (!r->o->from && r->st.read_envelope_from && r->msgs[0].header_from) {
+    if (!r->o->from && !r->st.rewrite_from && r->st.read_envelope_from &&
+        r->msgs[0].header_from) {
         free(r->from);
         r->from = mc_strdup(r->msgs[0].header_from);
         if (r->o->account == NULL && select_account(r, r->from, err) < 0)

@@ -342,7 +342,6 @@ static const struct {
 } not_yet[] = {
     {"proxy_user", true},    {"fallback_account", true},
     {"tls_crl_file", true},   {"tls_dane", true},      {"undisclosed_recipients", true},
-    {"rewrite_from", true},
     {"logfile_time_format", false}, {"ntlmdomain", false},
     {"tls_min_dh_prime_bits", false}, {"auto_from", false}, {"maildomain", false},
 };
@@ -428,6 +427,7 @@ int settings_load(struct settings *st, const struct account *a, struct mc_err *e
         conf_bool(a, "partial_delivery", true, &st->partial_delivery, err) < 0 ||
         conf_bool(a, "dsn_required", false, &st->dsn_required, err) < 0 ||
         conf_bool(a, "queue", false, &st->queue, err) < 0 ||
+        conf_bool(a, "rewrite_from", false, &st->rewrite_from, err) < 0 ||
         conf_time(a, "queue_lifetime", DEFAULT_QUEUE_LIFETIME_S, &st->queue_lifetime_s, err) < 0 ||
         conf_time(a, "queue_retry", DEFAULT_QUEUE_RETRY_S, &st->queue_retry_s, err) < 0 ||
         conf_time(a, "queue_retry_max", DEFAULT_QUEUE_RETRY_MAX_S, &st->queue_retry_max_s, err) < 0 ||

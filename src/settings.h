@@ -46,6 +46,7 @@ struct settings {
     const char *from_name;
     const char *qualify_domain;    /* appended to recipients without a domain */
     const char *aliases;           /* aliases file for local recipients, or NULL */
+    bool rewrite_from;             /* `from` is the sender and the From: address, always */
     bool allow_from_override;
     bool read_envelope_from;
     bool read_recipients;

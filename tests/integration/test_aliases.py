@@ -71,3 +71,22 @@ def test_alias_loop_and_bad_files(run_mailcar, faultserver):
     path = write(run_mailcar, 'aliases2', 'x: |/bin/sh -c evil\n')
     r = run_mailcar(['x'], config=['aliases %s' % path], stdin=MSG)
     assert r.code == 65 and b'pipes and files' in r.stderr, r.describe()
+
+
+def test_rewrite_from_for_system_mail(run_mailcar, faultserver):
+    srv = faultserver(tls=False)
+    r = run_mailcar(['-f', 'root@localhost', 'rcpt@example.test'], server=srv,
+                    config=['rewrite_from on', 'from cron@example.org', 'read_envelope_from on'],
+                    stdin=b'From: root <root@localhost>\nSubject: cron\n\nbody\n')
+    assert r.code == 0, r.describe() + srv.report()
+    assert 'MAIL FROM:<cron@example.org>' in srv.text_lines
+    head = fs.unstuff(srv.data[0]).split(b'\r\n\r\n', 1)[0]
+    froms = [l for l in head.split(b'\r\n') if l.lower().startswith(b'from:')]
+    assert len(froms) == 1 and froms[0].endswith(b'<cron@example.org>'), head
+    assert b'root@localhost' not in head
+
+
+def test_rewrite_from_needs_an_address(run_mailcar):
+    r = run_mailcar(['rcpt@example.test'], config=['rewrite_from on', 'from *@example.org'],
+                    stdin=MSG)
+    assert r.code == 78 and b'rewrite_from' in r.stderr, r.describe()

@@ -301,7 +301,7 @@ def test_syslog_bad_facility(run_mailcar):
     assert b'syslog' in r.stderr
 
 
-@pytest.mark.parametrize('line', ['proxy_user alice', 'tls_dane on', 'rewrite_from on',
+@pytest.mark.parametrize('line', ['proxy_user alice', 'tls_dane on',
                                   'tls_crl_file /etc/ssl/crl.pem', 'fallback_account other',
                                   'undisclosed_recipients on'])
 def test_unsupported_keys_refused(run_mailcar, line):
