@@ -255,8 +255,9 @@ static void smtp_params_from(struct run *r, struct smtp_params *p, const char *s
     p->trace_arg = &r->log;
 }
 
-int open_session(struct run *r, struct conn *c, struct smtp_session *s,
-                        struct smtp_params *p, char **secret, struct mc_err *err)
+/* One route: connect to the account's (single) host and open the session. */
+static int open_one(struct run *r, struct conn *c, struct smtp_session *s,
+                    struct smtp_params *p, char **secret, struct mc_err *err)
 {
     struct net_params np = {
         .host = r->st.host,
@@ -305,6 +306,96 @@ int open_session(struct run *r, struct conn *c, struct smtp_session *s,
                 np.implicit_tls ? ", TLS " : "", np.implicit_tls ? c->ops->tls_desc(c) : "");
     smtp_init(s, c, p);
     return smtp_open(s, err);
+}
+
+#define MAX_FALLBACKS 8
+
+/* A failed route: said with -v, and a line in the log file. */
+static void note_attempt(struct run *r, const char *host, const struct mc_err *err)
+{
+    struct log_entry e = {.host = host, .from = r->from, .result = err->msg,
+                          .status = mc_class_exit(err->cls)};
+    struct mc_err ignored;
+
+    if (r->log.transcript)
+        fprintf(r->log.transcript, "mailcar: %s failed: %s\n", host, err->msg);
+    log_attempt(&r->log, &e, &ignored);
+}
+
+static void close_route(struct conn *c, struct smtp_session *s, char **secret)
+{
+    if (s->p)
+        smtp_release(s);
+    memset(s, 0, sizeof *s);
+    if (c->impl)
+        c->ops->close(c);
+    c->impl = NULL;
+    mc_free_secret(*secret);
+    *secret = NULL;
+}
+
+/* Try each host of a "host a, b, c" list in turn while the failures are temporary. */
+static int open_hosts(struct run *r, struct conn *c, struct smtp_session *s,
+                      struct smtp_params *p, char **secret, struct mc_err *err)
+{
+    const struct conf_value *hv = conf_lookup(&r->acc, "host");
+    char *list, *save = NULL, *h;
+    int rc = -1;
+
+    if (hv == NULL || strchr(hv->value, ',') == NULL)
+        return open_one(r, c, s, p, secret, err);
+    list = mc_strdup(hv->value);
+    for (h = strtok_r(list, ", \t", &save); h; h = strtok_r(NULL, ", \t", &save)) {
+        account_set(&r->acc, "host", h, "host list", 0);
+        if (settings_load(&r->st, &r->acc, err) < 0)
+            break;
+        if ((rc = open_one(r, c, s, p, secret, err)) == 0 || err->cls != MC_TEMPFAIL)
+            break;
+        note_attempt(r, h, err);
+        close_route(c, s, secret);
+    }
+    free(list);
+    return rc;
+}
+
+/*
+ * Failover: every host of the account, then the account named by
+ * fallback_account (and its own fallback), for as long as the failures are
+ * temporary (connection, TLS handshake, 4xx or 421 before the message).  A
+ * permanent failure stops at once: another server would refuse alike.
+ */
+int open_session(struct run *r, struct conn *c, struct smtp_session *s, struct smtp_params *p,
+                 char **secret, struct mc_err *err)
+{
+    int hops = 0;
+
+    for (;;) {
+        const char *fb;
+        char name[256];
+
+        if (open_hosts(r, c, s, p, secret, err) == 0)
+            return 0;
+        fb = conf_str(&r->acc, "fallback_account", NULL);
+        if (err->cls != MC_TEMPFAIL || fb == NULL || *fb == '\0')
+            return -1;
+        if (++hops > MAX_FALLBACKS)
+            return mc_err_prefix(err, "gave up after %d fallback accounts", MAX_FALLBACKS);
+        note_attempt(r, r->st.host ? r->st.host : "?", err);
+        close_route(c, s, secret);
+        snprintf(name, sizeof name, "%s", fb);
+        account_free(&r->acc);
+        if (conf_select(&r->conf, name, NULL, &r->acc, r->why, sizeof r->why, err) < 0)
+            return mc_err_prefix(err, "fallback_account");
+        for (size_t i = 0; i < r->o->set.n; i++)
+            account_set(&r->acc, r->o->set.v[i].key, r->o->set.v[i].value, "command line", 0);
+        if (settings_load(&r->st, &r->acc, err) < 0)
+            return -1;
+        /* The old account's strings are gone; the log follows the new one. */
+        r->log.logfile = r->st.logfile;
+        r->log.syslog_facility = r->st.syslog_facility;
+        if (r->log.transcript)
+            fprintf(r->log.transcript, "mailcar: trying fallback account %s\n", name);
+    }
 }
 
 /* Report refused recipients; the class for the exit status when some were. */

@@ -216,7 +216,8 @@ static int parse_host_url(struct settings *st, const struct account *a, long *po
     size_t n;
 
     *port = 0;
-    if (h == NULL || strstr(h, "://") == NULL)
+    /* A list ("a, b") is parsed one host at a time when the hosts are tried. */
+    if (h == NULL || strstr(h, "://") == NULL || strchr(h, ','))
         return 0;
     if (strncasecmp(h, "smtps://", 8) == 0) {
         st->tls = SMTP_TLS_IMPLICIT;
@@ -340,7 +341,7 @@ static const struct {
     const char *key;
     bool fatal;
 } not_yet[] = {
-    {"proxy_user", true},    {"fallback_account", true},
+    {"proxy_user", true},    
     {"tls_crl_file", true},   {"tls_dane", true},      {"undisclosed_recipients", true},
     {"logfile_time_format", false}, {"ntlmdomain", false},
     {"tls_min_dh_prime_bits", false}, {"auto_from", false}, {"maildomain", false},
