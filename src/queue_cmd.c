@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -222,6 +223,7 @@ struct flush {
     bool open_failed;
     struct mc_err open_err;
     unsigned delivered, deferred, bounced, dropped, errors;
+    const char *only_key;       /* flush only this group (the background flush) */
 };
 
 /* The group a message belongs to: its account and command-line settings. */
@@ -533,7 +535,8 @@ static int flush_once(struct flush *f, struct mc_err *err)
         }
         k = group_key(&e);
         qenv_free(&e);
-        flush_group(f, k, &ids, done);
+        if (f->only_key == NULL || strcmp(k, f->only_key) == 0)
+            flush_group(f, k, &ids, done);
         free(k);
     }
     free(done);
@@ -569,6 +572,64 @@ int queue_cmd_run(struct run *r, struct mc_err *err)
         return mc_err_set(err, MC_IOERR, "%u queued message%s could not be processed", f.errors,
                           f.errors == 1 ? "" : "s");
     return rc;
+}
+
+/*
+ * After a successful direct send: if messages of the same account (and
+ * command-line settings) are due, deliver them from a detached child, so
+ * the caller has its answer at once.  The child holds none of the caller's
+ * descriptors, so a caller waiting for end of file on our output is not
+ * kept waiting either.
+ */
+void queue_flush_background(struct run *r)
+{
+    struct flush f;
+    struct strlist ids = {0};
+    struct qenv e;
+    struct mc_err err;
+    char *key;
+    bool due = false;
+    pid_t pid;
+    int fd;
+
+    memset(&f, 0, sizeof f);
+    f.r = r;
+    if (queue_default_dir(r->st.queue_dir, f.q.dir, sizeof f.q.dir, &err) < 0 ||
+        access(f.q.dir, F_OK) < 0 || queue_list(&f.q, &ids, &err) < 0)
+        return;
+    f.q.now = queue_now();
+    qenv_init(&e);
+    e.account = r->acc.name ? mc_strdup(r->acc.name) : NULL;
+    for (size_t k = 0; k < r->o->set.n; k++) {
+        size_t n = strlen(r->o->set.v[k].key) + strlen(r->o->set.v[k].value) + 2;
+        char *kv = mc_calloc(1, n);
+        snprintf(kv, n, "%s=%s", r->o->set.v[k].key, r->o->set.v[k].value);
+        strlist_add_owned(&e.set, kv);
+    }
+    key = group_key(&e);
+    qenv_free(&e);
+    for (size_t i = 0; !due && i < ids.n; i++) {
+        struct qenv q;
+        if (queue_read(&f.q, ids.v[i], &q, &err) != 0)
+            continue;
+        char *k = group_key(&q);
+        due = strcmp(k, key) == 0 && wanted(&f, ids.v[i], &q);
+        free(k);
+        qenv_free(&q);
+    }
+    strlist_free(&ids);
+    if (!due || (pid = fork()) != 0) {     /* nothing due, the parent, or fork failed */
+        free(key);
+        return;
+    }
+    setsid();
+    fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    for (int i = 0; fd >= 0 && i < 3; i++)
+        dup2(fd, i);
+    r->log.transcript = NULL;
+    f.only_key = key;
+    flush_once(&f, &err);
+    _exit(0);
 }
 
 /* ---- listing --------------------------------------------------------------- */

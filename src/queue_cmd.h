@@ -20,6 +20,9 @@ struct run;
  */
 int queue_after_send(struct run *r, const struct mc_err *errs, struct mc_err *err);
 
+/* After a successful send: deliver due messages of the same account from a detached child. */
+void queue_flush_background(struct run *r);
+
 int queue_cmd_run(struct run *r, struct mc_err *err);
 /* -bp: 0 when empty, -1 with MC_TEMPFAIL when messages wait. */
 int queue_cmd_list(struct run *r, struct mc_err *err);

@@ -561,9 +561,11 @@ static int mode_send(struct run *r, struct mc_err *err)
         smtp_release(&s);
     if (c.impl)
         c.ops->close(&c);
-    if (r->st.queue)
+    if (r->st.queue) {
         rc = queue_after_send(r, errs, err);
-    else if (rc == 0 && failed) {
+        if (rc == 0 && failed == 0)
+            queue_flush_background(r);    /* the way is clear: older mail may follow */
+    } else if (rc == 0 && failed) {
         *err = first;
         rc = -1;
     }

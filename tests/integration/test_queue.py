@@ -465,3 +465,47 @@ def test_200_concurrent_enqueues_during_a_flush(run_mailcar, faultserver, qdir):
                   [b'body %d\r\n' % (1000 + i) for i in range(20)])
     assert sorted(bodies) == want          # nothing lost, nothing twice
     assert files(qdir) == []
+
+
+def test_successful_send_flushes_due_mail_in_the_background(run_mailcar, faultserver, qdir):
+    enqueue(run_mailcar, qdir, 1)
+    srv = faultserver(tls=False)
+    r = run_mailcar(['-f', SENDER, RCPT], server=srv, config=qconf(qdir), stdin=message(2),
+                    env={'MAILCAR_NOW': '+%d' % HOUR}, stop_server=False)
+    assert r.code == 0 and r.elapsed < 2, diag(r, srv)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (len(accepted(srv)) < 2 or files(qdir)):
+        time.sleep(0.05)
+    bodies = sorted(fs.unstuff(m['data']).split(b'\r\n\r\n', 1)[1] for m in accepted(srv))
+    assert bodies == [b'body 1\r\n', b'body 2\r\n'], diag(r, srv)
+    assert files(qdir) == []
+    srv.stop()
+
+
+def test_not_due_mail_waits_after_a_successful_send(run_mailcar, faultserver, qdir):
+    enqueue(run_mailcar, qdir, 1)
+    srv = faultserver(tls=False)
+    r = run_mailcar(['-f', SENDER, RCPT], server=srv, config=qconf(qdir), stdin=message(2))
+    assert r.code == 0, diag(r, srv)
+    time.sleep(0.3)
+    assert len(accepted(srv)) == 1 and len(queue_json(run_mailcar, qdir)) == 1
+
+
+def test_q_interval_loop_runs_again(run_mailcar, faultserver, qdir):
+    enqueue(run_mailcar, qdir, 1)
+    srv = faultserver(tls=False)
+    lines = merge_config(default_config(srv.port), qconf(qdir))
+    p = spawn(run_mailcar, ['-q1s'], lines, env={'MAILCAR_NOW': '+%d' % HOUR})
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(accepted(srv)) < 1:
+            time.sleep(0.05)
+        enqueue(run_mailcar, qdir, 2, env={'MAILCAR_NOW': '-%d' % HOUR})
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(accepted(srv)) < 2:
+            time.sleep(0.05)
+        assert p.poll() is None          # still looping
+    finally:
+        p.kill()
+        p.communicate()
+    assert len(accepted(srv)) == 2
