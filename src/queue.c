@@ -327,7 +327,7 @@ static int parse_line(struct qenv *e, const char *p, size_t n, long long *head, 
         char *s = queue_decode(v, vn);
         if (s == NULL)
             return corrupt(err, line, "bad encoding");
-        if (KEY("set")) {
+        if (field == NULL) {
             strlist_add_owned(&e->set, s);
         } else {
             free(*field);

@@ -2,7 +2,9 @@
 # The whole test suite, from a bare Debian 12 machine (as root) to a verdict:
 #   installs what is missing, then builds and runs `make check` twice
 #   (gcc -Werror; clang -Werror with ASan+UBSan), then `make distcheck`,
-#   the man-page lint and a short run of every fuzz target.
+#   the man-page lint, cppcheck + clang-tidy (tests/lint.sh), the protocol and
+#   attack tests once under valgrind (tests/valgrind.sh) and a short run of
+#   every fuzz target.
 # Ends with "N passed, N failed, N skipped" summed over every layer and exits
 # non-zero when anything failed.  .ci/run runs exactly this.
 set -u
@@ -69,6 +71,8 @@ count_suite "$asan_dir/test-suite.log"
 
 item distcheck sh -c "cd '$gcc_dir' && MAILCAR_SKIP_INTEGRATION='distcheck runs the unit layer only; the integration layer ran above' make -j$jobs distcheck"
 item man-lint sh -c "mandoc -Tlint -Wwarning man/*.[0-9]"
+item lint bash tests/lint.sh
+item valgrind bash tests/valgrind.sh "$gcc_dir/mailcar"
 item package bash tests/package.sh
 item install bash tests/install.sh
 if [ -x tests/fuzz/run.sh ]; then

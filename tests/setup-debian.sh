@@ -21,7 +21,7 @@ fi
 say() { printf 'setup-debian.sh: %s\n' "$*"; }
 
 BUILD_PKGS="build-essential autoconf automake pkg-config libssl-dev libcmocka-dev
-clang python3 python3-pytest mandoc openssl ca-certificates valgrind msmtp
+clang clang-tidy cppcheck python3 python3-pytest mandoc openssl ca-certificates valgrind msmtp
 bash-completion zsh fish dpkg-dev debhelper fakeroot lintian"
 # Servers: dovecot-core (auth only) plus what pf.sh uses.
 SERVER_PKGS="dovecot-core passwd adduser"
