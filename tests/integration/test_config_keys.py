@@ -302,8 +302,7 @@ def test_syslog_bad_facility(run_mailcar):
 
 
 @pytest.mark.parametrize('line', ['proxy_user alice', 'tls_dane on',
-                                  'tls_crl_file /etc/ssl/crl.pem', 'fallback_account other',
-                                  'undisclosed_recipients on'])
+                                  'tls_crl_file /etc/ssl/crl.pem', 'undisclosed_recipients on'])
 def test_unsupported_keys_refused(run_mailcar, line):
     r = run_mailcar(['rcpt@example.test'], config=[line], stdin=MSG)
     assert r.code == 78, r.describe()
@@ -543,9 +542,9 @@ def test_typed_values_checked_with_line(run_mailcar):
 
 
 def test_unsupported_option_on_command_line(run_mailcar):
-    r = run_mailcar(['--fallback-account=other', 'rcpt@example.test'], stdin=MSG)
+    r = run_mailcar(['--rewrite-from', 'rcpt@example.test'], stdin=MSG)
     assert r.code == 78, r.describe()
-    assert b'option --fallback-account is not supported' in r.stderr
+    assert b'option --rewrite-from is not supported' in r.stderr
 
 
 def test_default_port_hint_for_msmtp_files(run_mailcar):
