@@ -341,8 +341,8 @@ static const struct {
     const char *key;
     bool fatal;
 } not_yet[] = {
-    {"proxy_user", true},    
-    {"tls_crl_file", true},   {"tls_dane", true},      {"undisclosed_recipients", true},
+    {"proxy_user", true},     {"tls_crl_file", true},  {"tls_dane", true},
+    {"undisclosed_recipients", true},
     {"logfile_time_format", false}, {"ntlmdomain", false},
     {"tls_min_dh_prime_bits", false}, {"auto_from", false}, {"maildomain", false},
 };
