@@ -24,7 +24,7 @@ BUILD_PKGS="build-essential autoconf automake pkg-config libssl-dev libcmocka-de
 clang clang-tidy cppcheck python3 python3-pytest mandoc openssl ca-certificates valgrind msmtp
 bash-completion zsh fish dpkg-dev debhelper fakeroot lintian"
 # Servers: dovecot-core (auth only) plus what pf.sh uses.
-SERVER_PKGS="dovecot-core passwd adduser"
+SERVER_PKGS="dovecot-core dovecot-lmtpd passwd adduser"
 # --- interop callers (issue 9): real programs that call sendmail; none of
 # these depends on an MTA (checked with apt-cache depends).  Services they
 # ship (cron) are kept from starting by the policy-rc.d below and disabled.

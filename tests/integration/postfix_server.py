@@ -87,6 +87,8 @@ class PostfixInstance:
         self.tempfail_rcpt = i["tempfail_rcpt"]
         self.size_limit = i["size_limit"]
         self.maildir = i["maildir"]
+        self.lmtp_socket = i.get("lmtp_socket")
+        self.vmail = i.get("vmail")
         self.log_path = i["postfix_log"]
         self.dovecot_log = i["dovecot_log"]
         self.ports_env = os.path.join(self.dir, "ports.env")

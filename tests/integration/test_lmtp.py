@@ -1,6 +1,8 @@
 """protocol lmtp (RFC 2033): LHLO, and one reply per accepted recipient after
 the data, each becoming that recipient's result."""
 
+from postfix_server import postfix  # noqa: F401  (the fixture)
+
 MSG = b'Subject: lmtp\n\nbody\n'
 
 HEAD = ('S: 220 lmtp.test LMTP\nC: LHLO *\nS: 250-lmtp.test\\r\\n250-PIPELINING\\r\\n'
@@ -43,3 +45,24 @@ def test_lhlo_refused(faultserver, run_mailcar):
     r = lmtp(run_mailcar, srv)
     assert r.code == 69, r.describe()
     assert b'LHLO' in r.stderr
+
+
+def test_dovecot_lmtp(postfix, run_mailcar):
+    """Dovecot's own LMTP listener (started with the private Postfix) delivers
+    into a Maildir per recipient."""
+    import glob
+    import os
+    import pytest
+    if not os.path.exists(postfix.lmtp_socket or ''):
+        pytest.skip('dovecot-lmtpd is not installed (tests/setup-debian.sh installs it)')
+    cfg = ['account default', 'protocol lmtp', 'socket %s' % postfix.lmtp_socket, 'tls off',
+           'auth off', 'from alice@example.test', 'timeout 10']
+    r = run_mailcar(['-v', 'alice@example.test', 'bob@example.test', 'carol@example.test'],
+                    config=cfg, replace_config=True, stdin=b'Subject: lmtp to dovecot\n\nhello\n')
+    assert r.code == 67, r.describe()      # carol has no mailbox there
+    assert b'--> LHLO ' in r.stderr
+    assert b'<carol@example.test> refused: 550 5.1.1' in r.stderr
+    for user in ('alice@example.test', 'bob@example.test'):
+        files = glob.glob(os.path.join(postfix.vmail, user, 'Maildir', 'new', '*'))
+        assert len(files) >= 1, (user, os.listdir(postfix.vmail))
+        assert b'Subject: lmtp to dovecot' in open(files[-1], 'rb').read()
