@@ -43,6 +43,13 @@ def start(run_mailcar, srv, *extra):
     return PipeSMTP([run_mailcar.binary, '-C', path, '-bs'], run_mailcar.env())
 
 
+def assert_nothing_sent(s, srv):
+    s.finish()
+    srv.wait_idle()
+    srv.stop()
+    assert srv.messages == []
+
+
 MSG = 'From: A <a@example.test>\r\nSubject: bs\r\n\r\n.leading dot\r\nbody\r\n'
 
 
@@ -86,10 +93,7 @@ def test_refused_recipient_sends_nothing(faultserver, run_mailcar):
     with pytest.raises(smtplib.SMTPDataError) as e:
         s.sendmail('a@example.test', ['good@example.test', 'bad@example.test'], MSG)
     assert e.value.smtp_code == 550
-    s.finish()
-    srv.wait_idle()
-    srv.stop()
-    assert srv.messages == []
+    assert_nothing_sent(s, srv)
 
 
 def test_bad_message_is_554(faultserver, run_mailcar):
@@ -103,9 +107,7 @@ def test_bad_message_is_554(faultserver, run_mailcar):
     code, text = s.getreply()
     assert code == 554
     assert b'bare CR' in text
-    s.finish()
-    srv.stop()
-    assert srv.messages == []
+    assert_nothing_sent(s, srv)
 
 
 def test_envelope_checks(faultserver, run_mailcar):

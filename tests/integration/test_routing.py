@@ -39,12 +39,13 @@ def splice(client, port):
     threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
 
 
-class UnixRelay:
-    def __init__(self, path, port):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
+class Relay:
+    """Accepts on `listener` (any family) and passes each connection to 127.0.0.1:port."""
+
+    def __init__(self, listener, port):
+        self.sock = listener
         self.sock.listen(4)
-        self.port = port
+        self.target = port
         threading.Thread(target=self.loop, daemon=True).start()
 
     def loop(self):
@@ -53,7 +54,22 @@ class UnixRelay:
                 c, _ = self.sock.accept()
             except OSError:
                 return
-            splice(c, self.port)
+            splice(c, self.target)
+
+
+def unix_relay(path, port):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    return Relay(sock, port)
+
+
+def v6_relay(port):
+    """Listens on [::1] only."""
+    sock = socket.socket(socket.AF_INET6)
+    sock.bind(('::1', 0))
+    relay = Relay(sock, port)
+    relay.port = sock.getsockname()[1]
+    return relay
 
 
 class Socks5:
@@ -104,7 +120,7 @@ class Socks5:
 def test_unix_socket(faultserver, run_mailcar, tmp_path):
     srv = faultserver(responder=fs.Responder(), tls=False)
     path = str(tmp_path / 'smtp.sock')
-    UnixRelay(path, srv.port)
+    unix_relay(path, srv.port)
     r = run_mailcar(['-v', 'rcpt@example.test'], server=srv, stdin=MSG,
                     config=['socket %s' % path])
     assert r.code == 0, r.describe()
@@ -169,26 +185,6 @@ def ipv6_loopback():
         return False
 
 
-class V6Relay:
-    """Listens on [::1] only and passes each connection to an IPv4 server."""
-
-    def __init__(self, port):
-        self.sock = socket.socket(socket.AF_INET6)
-        self.sock.bind(('::1', 0))
-        self.sock.listen(4)
-        self.port = self.sock.getsockname()[1]
-        self.target = port
-        threading.Thread(target=self.loop, daemon=True).start()
-
-    def loop(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            splice(c, self.target)
-
-
 def run_with_hosts(run_mailcar, tmp_path, port, *extra):
     """mailcar with an /etc/hosts of its own (a private mount namespace):
     dual.test has both ::1 and 127.0.0.1."""
@@ -209,7 +205,7 @@ needs_dual = pytest.mark.skipif(not ipv6_loopback() or os.geteuid() != 0,
 @needs_dual
 def test_dual_stack_prefers_ipv6(faultserver, run_mailcar, tmp_path):
     srv = faultserver(responder=fs.Responder(), tls=False)
-    relay = V6Relay(srv.port)
+    relay = v6_relay(srv.port)
     p = run_with_hosts(run_mailcar, tmp_path, relay.port)
     srv.wait_idle()
     srv.stop()
