@@ -473,20 +473,22 @@ ARGV_EVIL = [
     ('rcpt-cr', ['rcpt@example.test\rRSET'], (64, 65)),
     ('rcpt-gt-param', ['rcpt@example.test> NOTIFY=NEVER'], (64, 65)),
     ('f-gt-param', ['-f', 'a@example.test> SIZE=1', 'rcpt@example.test'], (64, 65)),
-    ('php-f-X', ["-fa@example.test -X/tmp/x", 'rcpt@example.test'], (64, 65)),
-    ('php-f-quoted', ["-f'a@example.test -X/tmp/x'", 'rcpt@example.test'], (64, 65)),
-    ('php-f-C', ["-fa@example.test -C/tmp/evil.conf", 'rcpt@example.test'], (64, 65)),
-    ('f-dash', ['-f', '-X/tmp/x', 'rcpt@example.test'], (64, 65)),
+    ('php-f-X', ["-fa@example.test -X%TMP%/x", 'rcpt@example.test'], (64, 65)),
+    ('php-f-quoted', ["-f'a@example.test -X%TMP%/x'", 'rcpt@example.test'], (64, 65)),
+    ('php-f-C', ["-fa@example.test -C%TMP%/evil.conf", 'rcpt@example.test'], (64, 65)),
+    ('f-dash', ['-f', '-X%TMP%/x', 'rcpt@example.test'], (64, 65)),
     ('rcpt-dash', ['-i', '-evil@example.test'], (64,)),
 ]
 
 
 @pytest.mark.parametrize('args,codes', [a[1:] for a in ARGV_EVIL], ids=[a[0] for a in ARGV_EVIL])
-def test_argv_injection(args, codes, faultserver, run_mailcar):
+def test_argv_injection(args, codes, faultserver, run_mailcar, tmp_path):
     srv = faultserver(responder=True, tls=False)
+    args = [a.replace('%TMP%', str(tmp_path)) for a in args]
+    (tmp_path / 'evil.conf').write_text('account default\nhost 127.0.0.1\nlogfile %s/x\n' % tmp_path)
     res = run_mailcar(args, server=srv, stdin=MSG)
     assert_refused_offline(res, srv, codes)
-    assert not os.path.exists('/tmp/x')
+    assert not (tmp_path / 'x').exists()
 
 
 NO_FROM = b'To: rcpt@example.test\nSubject: no from\n\nbody\n'
