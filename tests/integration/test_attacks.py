@@ -813,3 +813,78 @@ def test_hostile_input_with_t(stdin, codes, faultserver, run_mailcar):
         assert srv.violations == [] or all('8-bit' in v for v in srv.violations), diag(res, srv)
         for d in srv.data:
             check_wire_data(d)
+
+
+# --------------------------------------------------------------------------
+# Files: the message spool under a hostile or missing TMPDIR
+
+def find_client(cfg_path, timeout=5.0):
+    """The pid of the client run with -C cfg_path, once it is running."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for d in os.listdir('/proc'):
+            if not d.isdigit():
+                continue
+            try:
+                with open('/proc/%s/cmdline' % d, 'rb') as f:
+                    argv = f.read().split(b'\0')
+            except OSError:
+                continue
+            if cfg_path.encode() in argv and not any(b'valgrind' in a for a in argv[:1]):
+                return int(d)
+        time.sleep(0.02)
+    return None
+
+
+def test_spool_unlinked_at_once_and_private(faultserver, run_mailcar, tmp_path):
+    """While the server holds the end of data, the spool is already gone from
+    TMPDIR (nothing to find, link or leave behind) and its mode is 0600."""
+    tmpdir = tmp_path / 'tmpdir'
+    tmpdir.mkdir()
+    os.chmod(tmpdir, 0o1777)
+    srv = faultserver(responder=fs.Responder(overrides={'DATA-END': 'STALL 1.5 ; RAW 250 ok\r\n'}),
+                      tls=False)
+    seen = {}
+    cfg_path = os.path.join(run_mailcar.tmpdir, 'mailcarrc-%d' % (run_mailcar.runs + 1))
+
+    def watch():
+        pid = find_client(cfg_path)
+        if pid is None:
+            return
+        time.sleep(0.7)
+        seen['listing'] = os.listdir(tmpdir)
+        modes = []
+        try:
+            for fd in os.listdir('/proc/%d/fd' % pid):
+                target = os.readlink('/proc/%d/fd/%s' % (pid, fd))
+                if target.startswith(str(tmpdir)):
+                    modes.append((target, os.stat('/proc/%d/fd/%s' % (pid, fd)).st_mode & 0o777))
+        except OSError:
+            pass
+        seen['spools'] = modes
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    res = run_mailcar(['-i', 'rcpt@example.test'], server=srv, stdin=MSG,
+                      env={'TMPDIR': str(tmpdir)})
+    t.join(5)
+    assert res.code == 0, diag(res, srv)
+    assert seen.get('listing') == [], seen
+    assert seen.get('spools'), seen
+    for target, mode in seen['spools']:
+        assert target.endswith('(deleted)') and mode == 0o600, seen
+    assert os.listdir(tmpdir) == []
+
+
+@pytest.mark.parametrize('kind', ['missing', 'file', 'dangling-symlink'])
+def test_spool_bad_tmpdir(kind, faultserver, run_mailcar, tmp_path):
+    bad = tmp_path / 'bad'
+    if kind == 'file':
+        bad.write_text('not a directory')
+    elif kind == 'dangling-symlink':
+        bad.symlink_to(tmp_path / 'nowhere')
+    srv = faultserver(responder=True, tls=False)
+    res = run_mailcar(['-i', 'rcpt@example.test'], server=srv, stdin=MSG,
+                      env={'TMPDIR': str(bad)})
+    assert res.code in (73, 74, 75), diag(res, srv)
+    assert 'spool' in one_error_line(res, srv)
+    assert srv.connections == [], diag(res, srv)
