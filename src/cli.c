@@ -24,6 +24,7 @@ enum {
     OPT_PASSWORD_FD,
     OPT_IMPORT,
     OPT_CHECK,
+    OPT_CONFIGURE,
     OPT_QUEUE_DELETE,
     OPT_QUEUE_HOLD,
     OPT_QUEUE_RELEASE,
@@ -43,6 +44,7 @@ static const struct option fixed_long[] = {
     {"password-fd", required_argument, NULL, OPT_PASSWORD_FD},
     {"import", required_argument, NULL, OPT_IMPORT},
     {"check", no_argument, NULL, OPT_CHECK},
+    {"configure", required_argument, NULL, OPT_CONFIGURE},
     {"queue-delete", required_argument, NULL, OPT_QUEUE_DELETE},
     {"queue-hold", required_argument, NULL, OPT_QUEUE_HOLD},
     {"queue-release", required_argument, NULL, OPT_QUEUE_RELEASE},
@@ -255,6 +257,9 @@ static int opt_long(struct cli *o, int c, struct mc_err *err)
         o->import = optarg;
         return set_mode(o, MODE_IMPORT, "--import", err);
     case OPT_CHECK: return set_mode(o, MODE_CHECK, "--check", err);
+    case OPT_CONFIGURE:
+        o->configure = optarg;
+        return set_mode(o, MODE_CONFIGURE, "--configure", err);
     case OPT_QUEUE_DELETE:
         o->queue_id = optarg;
         return set_mode(o, MODE_QUEUE_DELETE, "--queue-delete", err);
@@ -359,6 +364,7 @@ static const char *const help_fixed[] = {
     "  --pretend          print the resolved settings (secrets masked) and exit",
     "  --import FILE      print FILE (msmtprc, ssmtp.conf, dma.conf, /etc/nullmailer) as mailcar configuration",
     "  --check            try the configuration: connect, TLS, certificate, AUTH; send nothing",
+    "  --configure ADDRESS print a configuration for ADDRESS from its SRV records or known providers",
     "  --input FILE       send FILE instead of standard input (repeatable)",
     "  --password-fd N    read the password from file descriptor N",
     "  --help             this text",

@@ -29,6 +29,7 @@ enum cli_mode {
     MODE_PRETEND,     /* --pretend */
     MODE_IMPORT,      /* --import FILE */
     MODE_CHECK,       /* --check */
+    MODE_CONFIGURE,   /* --configure ADDRESS */
     MODE_HELP,
     MODE_VERSION,
 };
@@ -48,6 +49,7 @@ struct cli {
     const char *account;       /* -a */
     int password_fd;           /* --password-fd, -1 when not given */
     const char *import;        /* --import FILE */
+    const char *configure;     /* --configure ADDRESS */
     const char *queue_id;      /* -qI ID, --queue-delete/hold/release ID */
     const char *queue_match;   /* -qR DOMAIN: recipients containing it */
     long queue_interval;       /* -q30m: seconds between runs, 0 = run once */

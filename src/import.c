@@ -318,7 +318,7 @@ static void header(struct out *o, const struct import_input *in, enum import_for
 /* Keys mailcar reads but cannot honour yet (settings.c refuses them). */
 static const char *const msmtp_unsupported[] = {
     "protocol", "socket", "proxy_host", "proxy_port", "proxy_user", "fallback_account",
-    "tls_crl_file", "tls_dane", "undisclosed_recipients", "aliases", "rewrite_from",
+    "tls_crl_file", "undisclosed_recipients", "aliases", "rewrite_from",
 };
 
 static bool unsupported(const char *key, const char *value)

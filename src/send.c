@@ -14,11 +14,14 @@
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "addr.h"
 #include "check.h"
+#include "configure.h"
+#include "dns.h"
 #include "import.h"
 #include "log.h"
 #include "msg.h"
@@ -255,6 +258,61 @@ static void smtp_params_from(struct run *r, struct smtp_params *p, const char *s
     p->trace_arg = &r->log;
 }
 
+static void print_tlsa(FILE *f, const struct dns_tlsa *t)
+{
+    fprintf(f, "mailcar:   TLSA %u %u %u ", t->usage, t->selector, t->mtype);
+    for (size_t i = 0; i < t->len; i++)
+        fprintf(f, "%02x", t->data[i]);
+    fputc('\n', f);
+}
+
+/*
+ * tls_dane: TLSA records of the route, used only when a validating resolver
+ * vouched for them (AD bit); -v says which check applies.  *out is NULL when
+ * the usual verification applies.
+ */
+static int dane_lookup(struct run *r, struct dns_answer **out, struct mc_err *err)
+{
+    FILE *tr = r->log.transcript;
+    struct dns_answer *a;
+    const char *why = NULL;
+    bool on;
+
+    *out = NULL;
+    if (conf_bool(&r->acc, "tls_dane", false, &on, err) < 0)
+        return -1;
+    if (!on || r->st.tls == SMTP_TLS_NONE || r->st.socket_path || !r->st.tlsp.certcheck ||
+        r->st.tlsp.fingerprint)
+        return 0;
+    a = mc_calloc(1, sizeof *a);
+    if (dns_tlsa_lookup(r->st.host, r->st.port, a, err) < 0) {
+        free(a);
+        return -1;
+    }
+    if (a->n == 0)
+        why = "no TLSA records";
+    else if (!a->ad)
+        why = "TLSA records not DNSSEC-validated (no AD bit from the resolver)";
+    if (tr && why)
+        fprintf(tr, "mailcar: DANE: %s for _%s._tcp.%s; usual certificate verification\n",
+                why, r->st.port, r->st.host);
+    if (why) {
+        free(a);
+        return 0;
+    }
+    if (tr) {
+        fprintf(tr, "mailcar: DANE: %zu DNSSEC-validated TLSA record%s for _%s._tcp.%s; the "
+                "certificate must match\n", a->n, a->n == 1 ? "" : "s", r->st.port, r->st.host);
+        for (size_t i = 0; i < a->n; i++)
+            print_tlsa(tr, &a->tlsa[i]);
+    }
+    *out = a;
+    return 0;
+}
+
+static int connect_open(struct run *r, struct conn *c, struct smtp_session *s,
+                        struct smtp_params *p, const struct net_params *npp, struct mc_err *err);
+
 /* One route: connect to the account's (single) host and open the session. */
 static int open_one(struct run *r, struct conn *c, struct smtp_session *s,
                     struct smtp_params *p, char **secret, struct mc_err *err)
@@ -286,6 +344,21 @@ static int open_one(struct run *r, struct conn *c, struct smtp_session *s,
         fprintf(r->log.transcript, "mailcar: WARNING: tls_certcheck is off: the server's "
                 "certificate is NOT verified; anyone on the path can read this session\n");
     smtp_params_from(r, p, *secret);
+    struct dns_answer *dane = NULL;
+    if (np.tls && dane_lookup(r, &dane, err) < 0)
+        return -1;
+    r->st.tlsp.dane = dane;
+    int rc = connect_open(r, c, s, p, &np, err);
+    r->st.tlsp.dane = NULL;
+    free(dane);
+    return rc;
+}
+
+static int connect_open(struct run *r, struct conn *c, struct smtp_session *s,
+                        struct smtp_params *p, const struct net_params *npp, struct mc_err *err)
+{
+    const struct net_params np = *npp;
+
     if (net_connect(c, &np, err) < 0) {
         /* An msmtprc that relied on msmtp's default port 25 says nothing about the port. */
         if (strstr(err->msg, "refused") && conf_lookup(&r->acc, "port") == NULL &&
@@ -334,6 +407,54 @@ static void close_route(struct conn *c, struct smtp_session *s, char **secret)
     *secret = NULL;
 }
 
+static void print_srv(FILE *f, const char *how, const struct dns_srv *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "mailcar: %s%s %u %u %u %s\n", how, v[i].implicit_tls ? "_submissions" :
+                "_submission", v[i].prio, v[i].weight, v[i].port,
+                v[i].target[0] ? v[i].target : ".");
+}
+
+/*
+ * "srv:DOMAIN" in a host list becomes the routes its SRV records name, in
+ * RFC 2782 order: smtps://TARGET:PORT for _submissions, smtp://TARGET:PORT
+ * for _submission.  Returns the list to walk (owned), or NULL with err.
+ */
+static char *expand_srv(struct run *r, const char *hosts, struct mc_err *err)
+{
+    struct dns_srv *v = mc_calloc(4 * DNS_MAX_RECORDS, sizeof *v), *raw = v + 2 * DNS_MAX_RECORDS;
+    char *list = mc_strdup(hosts), *save = NULL, *h;
+    struct buf out;
+
+    buf_init(&out, BUF_NOLIMIT);
+    for (h = strtok_r(list, ", \t", &save); h; h = strtok_r(NULL, ", \t", &save)) {
+        size_t n, rawn;
+        if (strncasecmp(h, "srv:", 4) != 0) {
+            buf_printf(&out, "%s%s", out.len ? "," : "", h);
+            continue;
+        }
+        if (dns_srv_lookup(h + 4, v, &n, raw, &rawn, err) < 0) {
+            if (r->log.transcript)
+                fprintf(r->log.transcript, "mailcar: %s: %s\n", h, err->msg);
+            continue;
+        }
+        if (r->log.transcript) {
+            print_srv(r->log.transcript, "SRV record ", raw, rawn);
+            print_srv(r->log.transcript, "SRV choice ", v, n);
+        }
+        for (size_t i = 0; i < n; i++)
+            buf_printf(&out, "%s%s://%s:%u", out.len ? "," : "", v[i].implicit_tls ? "smtps" :
+                       "smtp", v[i].target, v[i].port);
+    }
+    free(list);
+    free(v);
+    if (out.len == 0) {
+        buf_release(&out);
+        return NULL;    /* err says why the last one failed */
+    }
+    return buf_detach(&out, NULL);
+}
+
 /* Try each host of a "host a, b, c" list in turn while the failures are temporary. */
 static int open_hosts(struct run *r, struct conn *c, struct smtp_session *s,
                       struct smtp_params *p, char **secret, struct mc_err *err)
@@ -342,9 +463,12 @@ static int open_hosts(struct run *r, struct conn *c, struct smtp_session *s,
     char *list, *save = NULL, *h;
     int rc = -1;
 
-    if (hv == NULL || strchr(hv->value, ',') == NULL)
+    if (hv == NULL || (strchr(hv->value, ',') == NULL && strncasecmp(hv->value, "srv:", 4)))
         return open_one(r, c, s, p, secret, err);
-    list = mc_strdup(hv->value);
+    if (strcasestr(hv->value, "srv:") == NULL)
+        list = mc_strdup(hv->value);
+    else if ((list = expand_srv(r, hv->value, err)) == NULL)
+        return -1;
     for (h = strtok_r(list, ", \t", &save); h; h = strtok_r(NULL, ", \t", &save)) {
         account_set(&r->acc, "host", h, "host list", 0);
         if (settings_load(&r->st, &r->acc, err) < 0)
@@ -755,6 +879,7 @@ int send_run(const struct cli *o, FILE *out, FILE *errf, struct mc_err *err)
     switch (o->mode) {
     case MODE_VERSION: print_version(out); return 0;
     case MODE_IMPORT: return import_print(o->import, out, err);
+    case MODE_CONFIGURE: return configure_print(o->configure, out, o->verbose ? errf : NULL, err);
     case MODE_NEWALIASES: return 0;    /* aliases are read when used: nothing to build */
     default: break;
     }

@@ -341,7 +341,7 @@ static const struct {
     const char *key;
     bool fatal;
 } not_yet[] = {
-    {"proxy_user", true},     {"tls_crl_file", true},  {"tls_dane", true},
+    {"proxy_user", true},     {"tls_crl_file", true},
     {"undisclosed_recipients", true},
     {"logfile_time_format", false}, {"ntlmdomain", false},
     {"tls_min_dh_prime_bits", false}, {"auto_from", false}, {"maildomain", false},

@@ -25,6 +25,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "dns.h"
 #include "net.h"
 #include "tls.h"
 #include "util.h"
@@ -103,6 +104,10 @@ static SSL_CTX *make_ctx(const struct tls_params *p, struct mc_err *err)
     }
     if (p->certcheck && p->fingerprint == NULL && load_trust(ctx, p, err) < 0)
         goto fail;
+    if (p->dane && SSL_CTX_dane_enable(ctx) <= 0) {
+        mc_err_set(err, MC_SOFTWARE, "DANE setup: %s", ssl_reason());
+        goto fail;
+    }
     if (p->cert_file &&
         (SSL_CTX_use_certificate_chain_file(ctx, p->cert_file) != 1 ||
          SSL_CTX_use_PrivateKey_file(ctx, p->key_file ? p->key_file : p->cert_file,
@@ -132,6 +137,24 @@ static int keep_going(int ok, X509_STORE_CTX *ctx)
     return 1;
 }
 
+/*
+ * RFC 7672: the TLSA records replace the usual checks; DANE-EE(3) names no
+ * host, so none is checked.  Records OpenSSL cannot use are skipped; with
+ * none usable the usual verification applies.
+ */
+static int add_tlsa(SSL *ssl, const struct tls_params *p, struct mc_err *err)
+{
+    if (SSL_dane_enable(ssl, p->host) <= 0)
+        return mc_err_set(err, MC_SOFTWARE, "DANE setup: %s", ssl_reason());
+    SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+    for (size_t i = 0; i < p->dane->n; i++) {
+        const struct dns_tlsa *r = &p->dane->tlsa[i];
+        SSL_dane_tlsa_add(ssl, r->usage, r->selector, r->mtype, r->data, r->len);
+    }
+    ERR_clear_error();
+    return 0;
+}
+
 static int setup_ssl(struct tls *t, const struct tls_params *p, struct mc_err *err)
 {
     t->ssl = SSL_new(t->ctx);
@@ -146,6 +169,8 @@ static int setup_ssl(struct tls *t, const struct tls_params *p, struct mc_err *e
         else
             X509_VERIFY_PARAM_set1_host(vp, p->host, 0);
         X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        if (p->dane && add_tlsa(t->ssl, p, err) < 0)
+            return -1;
         SSL_set_verify(t->ssl, SSL_VERIFY_PEER, p->report_only ? keep_going : NULL);
     } else {
         SSL_set_verify(t->ssl, SSL_VERIFY_NONE, NULL);
@@ -300,7 +325,8 @@ static int cache_store(SSL *ssl, SSL_SESSION *sess)
 static void cache_setup(struct tls *t, const struct tls_params *p)
 {
     /* --serverinfo shows a full handshake, and never stores an unverified session. */
-    if (p->session_dir == NULL || p->report_only)
+    /* Nor under DANE: a resumed session would skip the TLSA check. */
+    if (p->session_dir == NULL || p->report_only || p->dane)
         return;
     if (mkdir(p->session_dir, 0700) < 0 && errno != EEXIST)
         return;
@@ -318,6 +344,10 @@ static int handshake(struct tls *t, const struct tls_params *p, struct mc_err *e
 
     while ((r = SSL_connect(t->ssl)) != 1) {
         long vr = SSL_get_verify_result(t->ssl);
+        if (vr == X509_V_ERR_DANE_NO_MATCH && !p->report_only)
+            return mc_err_set(err, MC_TEMPFAIL, "TLS certificate of '%s' does not match its "
+                              "DNSSEC-signed TLSA records (DANE): refusing the server",
+                              p->host);
         if (vr != X509_V_OK && !p->report_only)
             return mc_err_set(err, MC_TEMPFAIL, "TLS certificate of '%s' not accepted: %s",
                               p->host, X509_verify_cert_error_string(vr));

@@ -17,6 +17,7 @@
 #include "err.h"
 
 struct io_limits;
+struct dns_answer;
 
 struct tls_params {
     const char *host;           /* name to verify and send as SNI */
@@ -30,6 +31,7 @@ struct tls_params {
     const char *port;           /* with host, names the session cache entry */
     const char *session_dir;    /* TLS session cache directory, NULL = off */
     bool report_only;           /* --serverinfo: verify and report, but go on */
+    const struct dns_answer *dane;  /* DNSSEC-validated TLSA records, or NULL */
 };
 
 struct tls;
