@@ -5,6 +5,10 @@ Names are answered by their first label's suffix rules:
     *.servfail.test  SERVFAIL          (temporary failure, exit 75)
     *.silent.test    no answer at all  (the resolver times out, exit 75)
     anything else    A 127.0.0.1
+SRV (type 33) and TLSA (type 52) answers come from the .srv and .tlsa
+dicts (name -> list of (priority, weight, port, target) or (usage,
+selector, matching type, bytes)); other names have no such records
+(NOERROR, empty).  .ad sets the AD bit (DNSSEC-validated) on every answer.
 Queries are recorded in .queries.  Tests point a process at it by running
 it in a private mount namespace where /etc/resolv.conf names 127.0.0.1
 (see run_with_resolver).  Standard library only.
@@ -18,7 +22,10 @@ import threading
 
 
 class FakeDns:
-    def __init__(self, host='127.0.0.1', port=53):
+    def __init__(self, host='127.0.0.1', port=53, srv=None, tlsa=None, ad=False):
+        self.srv = dict(srv or {})
+        self.tlsa = dict(tlsa or {})
+        self.ad = ad
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((host, port))
         self.sock.settimeout(0.2)
@@ -63,10 +70,25 @@ class FakeDns:
             return struct.pack('>HHHHHH', qid, 0x8403 | rd, 1, 0, 0, 0) + question
         if name.endswith('.servfail.test'):
             return struct.pack('>HHHHHH', qid, 0x8002 | rd, 1, 0, 0, 0) + question
-        if qtype != 1:   # only A records exist here
-            return struct.pack('>HHHHHH', qid, 0x8400 | rd, 1, 0, 0, 0) + question
-        rr = b'\xc0\x0c' + struct.pack('>HHIH', 1, 1, 60, 4) + socket.inet_aton('127.0.0.1')
-        return struct.pack('>HHHHHH', qid, 0x8400 | rd, 1, 1, 0, 0) + question + rr
+        ad = 0x0020 if self.ad else 0
+        rdatas = []
+        if qtype == 1:
+            rdatas = [socket.inet_aton('127.0.0.1')]
+        elif qtype == 33:
+            rdatas = [struct.pack('>HHH', p, w, port) + self._name(t)
+                      for p, w, port, t in self.srv.get(name, [])]
+        elif qtype == 52:
+            rdatas = [bytes([u, sel, m]) + data for u, sel, m, data in self.tlsa.get(name, [])]
+        rrs = b''.join(b'\xc0\x0c' + struct.pack('>HHIH', qtype, 1, 60, len(d)) + d
+                       for d in rdatas)
+        return struct.pack('>HHHHHH', qid, 0x8400 | rd | ad, 1, len(rdatas), 0, 0) + question + rrs
+
+    @staticmethod
+    def _name(name):
+        out = b''
+        for label in name.strip('.').split('.') if name.strip('.') else []:
+            out += bytes([len(label)]) + label.encode('ascii')
+        return out + b'\0'
 
     def stop(self):
         self._stop.set()
@@ -74,11 +96,13 @@ class FakeDns:
         self._thread.join(2)
 
 
-def resolver_prefix(tmpdir):
-    """argv prefix running a command with /etc/resolv.conf -> 127.0.0.1 (root only)."""
+def resolver_prefix(tmpdir, trust_ad=False):
+    """argv prefix running a command with /etc/resolv.conf -> 127.0.0.1 (root only).
+    trust_ad: glibc passes the resolver's AD bit on only with 'options trust-ad'."""
     conf = os.path.join(str(tmpdir), 'resolv.conf')
     with open(conf, 'w') as f:
-        f.write('nameserver 127.0.0.1\noptions timeout:1 attempts:1\n')
+        f.write('nameserver 127.0.0.1\noptions timeout:1 attempts:1%s\n'
+                % (' trust-ad' if trust_ad else ''))
     return ['unshare', '-m', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && exec "$@"', conf]
 
 
