@@ -209,6 +209,23 @@ def test_smuggling_wire(body, code, faultserver, run_mailcar):
     assert len(srv.all_messages()) == 1
 
 
+@pytest.mark.parametrize('body,code', [s[1:] for s in SMUGGLE if not s[2]],
+                         ids=[s[0] for s in SMUGGLE if not s[2]])
+def test_smuggling_over_bdat(body, code, faultserver, run_mailcar):
+    """With CHUNKING the body goes in BDAT chunks: no stuffing, but the same
+    line-end invariants, and a single transaction."""
+    srv = faultserver(responder=fs.Responder(caps=['PIPELINING', '8BITMIME', 'CHUNKING']),
+                      tls=False)
+    res = run_mailcar(['-i', 'rcpt@example.test'], server=srv, stdin=HEAD + body)
+    assert res.code == 0, diag(res, srv)
+    assert srv.errors == [] and srv.violations == [], diag(res, srv)
+    assert verbs(srv).count('MAIL') == 1 and 'DATA' not in verbs(srv), diag(res, srv)
+    [m] = srv.all_messages()
+    chunk = m['data']
+    assert not re.search(rb'(?<!\r)\n', chunk) and not re.search(rb'\r(?!\n)', chunk)
+    assert chunk.endswith(b'\r\n') and b'\0' not in chunk
+
+
 @pytest.mark.parametrize('body', [b'hello\n.\n' + FAKE_TX.replace(b'\r\n', b'\n'),
                                   b'hello\r\n.\r\n' + FAKE_TX], ids=['lf', 'crlf'])
 def test_smuggling_without_i_ends_at_the_dot(body, faultserver, run_mailcar):
@@ -399,6 +416,29 @@ def test_auth_vanishing_after_tls_refuses(faultserver, run_mailcar, tls_certs):
     assert res.code != 0, diag(res, srv)
     one_error_line(res, srv)
     assert not {'MAIL', 'AUTH'} & set(verbs(srv)), diag(res, srv)
+
+
+def test_second_ehlo_refused_after_tls(faultserver, run_mailcar, tls_certs):
+    script = (STARTTLS_EHLO + 'C: STARTTLS\nS: 220 go ahead\nTLS\nC: EHLO *\n'
+              'S: 554 5.7.0 go away\nC?: *\nS: 554 5.7.0 still no\nC?: QUIT\nS: 221 bye\n')
+    srv = faultserver(script=script)
+    res = run_mailcar(['rcpt@example.test'], server=srv,
+                      config=tls_config(tls_certs, 'user u', 'password s3cret'), stdin=MSG)
+    assert res.code != 0, diag(res, srv)
+    one_error_line(res, srv)
+    # HELO inside TLS is a fair fallback; nothing else may follow.
+    assert not {'MAIL', 'AUTH'} & set(verbs(srv)), diag(res, srv)
+
+
+def test_starttls_offered_again_inside_tls(faultserver, run_mailcar, tls_certs):
+    """STARTTLS in the EHLO reply inside TLS is ignored, never sent twice."""
+    script = (STARTTLS_EHLO + 'C: STARTTLS\nS: 220 go ahead\nTLS\nC: EHLO *\n'
+              'S: 250-fault.test\\r\\n250-STARTTLS\\r\\n250 PIPELINING\nRESPONDER\n')
+    srv = faultserver(script=script, responder=fs.Responder(caps=['PIPELINING']))
+    res = run_mailcar(['rcpt@example.test'], server=srv, config=tls_config(tls_certs), stdin=MSG)
+    assert res.code == 0, diag(res, srv)
+    assert verbs(srv).count('STARTTLS') == 1, diag(res, srv)
+    assert len(srv.all_messages()) == 1
 
 
 @pytest.mark.parametrize('after', [
