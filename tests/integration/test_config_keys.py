@@ -542,9 +542,9 @@ def test_typed_values_checked_with_line(run_mailcar):
 
 
 def test_unsupported_option_on_command_line(run_mailcar):
-    r = run_mailcar(['--tls-dane', 'rcpt@example.test'], stdin=MSG)
+    r = run_mailcar(['--tls-crl-file=/etc/ssl/crl.pem', 'rcpt@example.test'], stdin=MSG)
     assert r.code == 78, r.describe()
-    assert b'option --tls-dane is not supported' in r.stderr
+    assert b'option --tls-crl-file is not supported' in r.stderr
 
 
 def test_default_port_hint_for_msmtp_files(run_mailcar):
