@@ -509,3 +509,19 @@ def test_q_interval_loop_runs_again(run_mailcar, faultserver, qdir):
         p.kill()
         p.communicate()
     assert len(accepted(srv)) == 2
+
+
+def test_a_locked_message_never_blocks_the_others(run_mailcar, faultserver, qdir):
+    import fcntl
+    a = enqueue(run_mailcar, qdir, 1)
+    b = enqueue(run_mailcar, qdir, 2)
+    with open(os.path.join(qdir, a + '.msg'), 'rb') as held:
+        fcntl.flock(held, fcntl.LOCK_EX)      # as if another run were stuck on it
+        srv = faultserver(tls=False)
+        r = flush(run_mailcar, qdir, srv)
+        assert r.code == 0, diag(r, srv)
+        assert len(accepted(srv)) == 1
+        r = run_mailcar(['--queue-delete', a], config=qconf(qdir))
+        assert r.code == 65 and b'being delivered' in r.stderr, r.describe()
+    assert [m['id'] for m in queue_json(run_mailcar, qdir)] == [a]
+    assert not any(f.startswith(b) for f in files(qdir))
