@@ -471,12 +471,34 @@ static void one(struct flush *f, const char *id)
     queue_unlock(&it);
 }
 
+/*
+ * The group's account is gone from the configuration, or broken: its
+ * messages are retried with that reason, on the default schedule, and
+ * expire like any other, so none stays forever.
+ */
+static void account_gone(struct flush *f, const char *id, const struct mc_err *why)
+{
+    struct settings *st = &f->r->st;
+
+    fprintf(f->r->errf, "mailcar: %s: %s\n", id, why->msg);
+    f->open_failed = true;
+    f->open_err = *why;
+    if (st->queue_retry_s <= 0 || st->queue_retry_max_s <= 0 || st->queue_lifetime_s <= 0) {
+        st->queue_retry_s = DEFAULT_QUEUE_RETRY_S;
+        st->queue_retry_max_s = DEFAULT_QUEUE_RETRY_MAX_S;
+        st->queue_lifetime_s = DEFAULT_QUEUE_LIFETIME_S;
+    }
+    if (st->domain[0] == '\0')
+        snprintf(st->domain, sizeof st->domain, "localhost");
+}
+
 static int flush_group(struct flush *f, const char *key, struct strlist *ids, bool *done)
 {
     struct mc_err err;
     bool selected = false;
 
     strlist_free(&f->todo);
+    f->open_failed = false;
     for (size_t i = 0; i < ids->n; i++) {
         struct qenv e;
         char *k;
@@ -485,13 +507,8 @@ static int flush_group(struct flush *f, const char *key, struct strlist *ids, bo
         k = group_key(&e);
         if (strcmp(k, key) == 0) {
             done[i] = true;
-            if (!selected && select_group(f, &e, &err) < 0) {
-                fprintf(f->r->errf, "mailcar: %s: %s\n", ids->v[i], err.msg);
-                f->errors++;
-                free(k);
-                qenv_free(&e);
-                continue;
-            }
+            if (!selected && select_group(f, &e, &err) < 0)
+                account_gone(f, ids->v[i], &err);
             selected = true;
             if (wanted(f, ids->v[i], &e))
                 strlist_add(&f->todo, ids->v[i]);
@@ -499,7 +516,6 @@ static int flush_group(struct flush *f, const char *key, struct strlist *ids, bo
         free(k);
         qenv_free(&e);
     }
-    f->open_failed = false;
     for (size_t i = 0; i < f->todo.n; i++) {
         char id[QUEUE_ID_MAX + 1];
         snprintf(id, sizeof id, "%s", f->todo.v[i]);

@@ -22,7 +22,7 @@ say() { printf 'setup-debian.sh: %s\n' "$*"; }
 
 BUILD_PKGS="build-essential autoconf automake pkg-config libssl-dev libcmocka-dev
 clang clang-tidy cppcheck python3 python3-pytest mandoc openssl ca-certificates valgrind msmtp
-bash-completion zsh fish dpkg-dev debhelper fakeroot lintian"
+bash-completion zsh fish dpkg-dev debhelper fakeroot lintian unbound ldnsutils"
 # Servers: dovecot-core (auth only) plus what pf.sh uses.
 SERVER_PKGS="dovecot-core dovecot-lmtpd passwd adduser"
 # --- interop callers (issue 9): real programs that call sendmail; none of
@@ -96,6 +96,11 @@ if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
     systemctl disable --now cron.service >/dev/null 2>&1 || true
 fi
 update-rc.d cron disable >/dev/null 2>&1 || true
+# DNS tests start their own unbound on 127.0.0.1:53; the system one must not hold it
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now unbound.service unbound-resolvconf.service >/dev/null 2>&1 || true
+fi
+update-rc.d unbound disable >/dev/null 2>&1 || true
 
 # --- users the private instances run as -------------------------------------
 getent group postdrop >/dev/null || groupadd --system postdrop

@@ -525,3 +525,23 @@ def test_a_locked_message_never_blocks_the_others(run_mailcar, faultserver, qdir
         assert r.code == 65 and b'being delivered' in r.stderr, r.describe()
     assert [m['id'] for m in queue_json(run_mailcar, qdir)] == [a]
     assert not any(f.startswith(b) for f in files(qdir))
+
+
+def test_message_of_a_removed_account_is_retried_then_expires(run_mailcar, faultserver, qdir):
+    work = ['account work', 'host 127.0.0.1', 'port %d' % fs.free_port(), 'tls off',
+            'auth off', 'from work@example.test', 'queue on', 'queue_dir %s' % qdir]
+    r = run_mailcar(['-a', 'work', RCPT], config=qconf(qdir) + work, stdin=message())
+    assert r.code == 0 and b'queued as' in r.stderr, r.describe()
+    srv = faultserver(tls=False)
+    r = flush(run_mailcar, qdir, srv)            # the account is no longer configured
+    assert r.code == 0 and b'work' in r.stderr, diag(r, srv)
+    q = queue_json(run_mailcar, qdir)
+    assert q[0]['account'] == 'work' and q[0]['attempts'] == 2 and 'work' in q[0]['last_error']
+    srv = faultserver(tls=False)
+    r = flush(run_mailcar, qdir, srv, later=6 * DAY)   # expired: the bounce cannot go either
+    assert r.code == 0 and accepted(srv) == [], diag(r, srv)
+    q = queue_json(run_mailcar, qdir)
+    assert len(q) == 1 and q[0]['bounce']
+    srv = faultserver(tls=False)
+    r = flush(run_mailcar, qdir, srv, later=12 * DAY)  # and the bounce is dropped in the end
+    assert r.code == 0 and files(qdir) == [], diag(r, srv)
