@@ -545,3 +545,11 @@ def test_message_of_a_removed_account_is_retried_then_expires(run_mailcar, fault
     srv = faultserver(tls=False)
     r = flush(run_mailcar, qdir, srv, later=12 * DAY)  # and the bounce is dropped in the end
     assert r.code == 0 and files(qdir) == [], diag(r, srv)
+
+
+def test_queue_unusable_keeps_the_temporary_status(run_mailcar, tmp_path):
+    blocker = tmp_path / 'not-a-dir'
+    blocker.write_text('x')
+    r = run_mailcar([RCPT], config=qconf(str(blocker / 'queue')), stdin=message())
+    assert r.code == 75, r.describe()
+    assert b'cannot queue the message' in r.stderr
