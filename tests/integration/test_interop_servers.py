@@ -17,6 +17,7 @@ them with dpkg -x, they are never installed.  Needs root.
 Run: MAILCAR=$PWD/mailcar /usr/bin/python3 -m pytest -q tests/integration/test_interop_servers.py
 """
 
+import atexit
 import os
 import shutil
 import smtplib
@@ -143,6 +144,7 @@ def _start(name):
         mod.stop(d)
         if not os.environ.get('MAILCAR_INTEROP_KEEP'):
             shutil.rmtree(d, ignore_errors=True)
+    atexit.register(stop)       # also when the session dies before teardown_module
     srv = Server(name, info, info['maildir'], info['log'], stop)
     srv.version = info.get('version')
     if name == 'opensmtpd':
