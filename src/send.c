@@ -594,7 +594,8 @@ static int send_one(struct run *r, struct smtp_session *s, struct conn *c, size_
     s->quit_after = last;
     rc = smtp_send(s, env, &r->msgs[i], err);
     r->sent[i] = rc == 0;
-    cls = report_rcpts(r, env);
+    /* When nothing went out to a single recipient, the error line already names it. */
+    cls = rc < 0 && env->nrcpts == 1 ? MC_OK : report_rcpts(r, env);
     if (rc == 0 && cls != MC_OK)
         rc = mc_err_set(err, cls, "message sent, but not to every recipient");
     log_result(r, s, c, env, &r->msgs[i], start, rc == 0 ? &(struct mc_err){0} : err);

@@ -99,7 +99,17 @@ def test_terminal_prompt(faultserver, run_mailcar, tls_certs, tmp_path):
         if not chunk:
             break
         rest += chunk
-    _, status = os.waitpid(pid, 0)
+    # Never wait without a bound: a client stuck at its prompt is killed.
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done or time.monotonic() > deadline + 5:
+            break
+        time.sleep(0.05)
+    if not done:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        status = 1 << 8
+    os.close(master)
     srv.wait_idle()
     srv.stop()
     assert os.WEXITSTATUS(status) == 0, seen + rest
