@@ -259,15 +259,16 @@ static int prompt(const char *host, const char *user, char **out, struct mc_err 
             close(fd);
         return 0;
     }
-    dprintf(fd, "password for %s at %s: ", user ? user : "(no user)", host);
+    /* Echo off before the prompt shows: what is typed after it must not be flushed. */
     quiet = old;
     quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
     tcsetattr(fd, TCSAFLUSH, &quiet);
+    dprintf(fd, "password for %s at %s: ", user ? user : "(no user)", host);
     buf_init(&b, SECRET_MAX);
     while (read(fd, &ch, 1) == 1 && ch != '\n' && ch != '\r')
         if (buf_addch(&b, ch) < 0)
             break;
-    tcsetattr(fd, TCSAFLUSH, &old);
+    tcsetattr(fd, TCSANOW, &old);
     dprintf(fd, "\n");
     close(fd);
     mc_wipe(&ch, 1);
