@@ -8,7 +8,9 @@
 # MAILCAR (the binary; default $top_srcdir/mailcar, see conftest.py),
 # PYTEST_ARGS (extra pytest arguments, e.g. PYTEST_ARGS='-k 0001 -x'),
 # PYTHON (default /usr/bin/python3, Debian's, which has python3-pytest),
-# MAILCAR_SKIP_INTEGRATION (a reason: skip the layer, e.g. inside distcheck).
+# MAILCAR_SKIP_INTEGRATION (a reason: skip the layer, e.g. inside distcheck),
+# MAILCAR_IT_TIMEOUT (seconds for the whole layer, default 1500: a hung test
+# must fail the run, never stall CI).
 
 here=$(cd "$(dirname "$0")" && pwd) || exit 99
 : "${top_srcdir:=$(cd "$here/../.." && pwd)}"
@@ -32,6 +34,7 @@ cd "$top_srcdir" || exit 99
 eval "set -- ${PYTEST_ARGS:-}"
 # No bytecode or cache files: the source tree is read-only under distcheck.
 PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}" \
+    timeout --kill-after=30 "${MAILCAR_IT_TIMEOUT:-1500}" \
     "$PYTHON" -m pytest -q -rfEs -p no:cacheprovider -p tap --tap-file="$tapfile" \
     tests/integration "$@" 1>&2
 rc=$?
