@@ -435,7 +435,8 @@ def test_kill_9_at_random_instants_loses_nothing(run_mailcar, faultserver, qdir)
 def test_200_concurrent_enqueues_during_a_flush(run_mailcar, faultserver, qdir):
     for i in range(20):
         enqueue(run_mailcar, qdir, 1000 + i)
-    srv = faultserver(tls=False, max_connections=500)
+    # settle=0: no pause before each reply, so 220 messages fit the time limit under load.
+    srv = faultserver(tls=False, max_connections=500, settle=0)
     good = merge_config(default_config(srv.port), qconf(qdir))
     down = merge_config(default_config(fs.free_port()), qconf(qdir))
     flusher = spawn(run_mailcar, ['-q'], good, env={'MAILCAR_NOW': '+%d' % HOUR})
@@ -456,7 +457,7 @@ def test_200_concurrent_enqueues_during_a_flush(run_mailcar, faultserver, qdir):
     assert flusher.returncode == 0, err
     mid = len(accepted(srv))
     assert mid >= 20
-    srv2 = faultserver(tls=False, max_connections=500)
+    srv2 = faultserver(tls=False, max_connections=500, settle=0)
     r = flush(run_mailcar, qdir, srv2, later=2 * HOUR)
     assert r.code == 0, diag(r, srv2)
     msgs = accepted(srv) + accepted(srv2)
