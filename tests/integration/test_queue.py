@@ -554,3 +554,27 @@ def test_queue_unusable_keeps_the_temporary_status(run_mailcar, tmp_path):
     r = run_mailcar([RCPT], config=qconf(str(blocker / 'queue')), stdin=message())
     assert r.code == 75, r.describe()
     assert b'cannot queue the message' in r.stderr
+
+
+def test_kill_9_during_flushes_at_random_instants_loses_nothing(run_mailcar, faultserver, qdir):
+    for i in range(10):
+        enqueue(run_mailcar, qdir, i)
+    srv = faultserver(tls=False, max_connections=500, settle=0)
+    lines = merge_config(default_config(srv.port), qconf(qdir))
+    rng = random.Random(9)
+    kills = 0
+    for _ in range(40):
+        if not queue_json(run_mailcar, qdir):
+            break
+        p = spawn(run_mailcar, ['-q'], lines, env={'MAILCAR_NOW': '+%d' % DAY})
+        time.sleep(rng.uniform(0, 0.03))
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            kills += 1
+        p.communicate()
+    r = flush(run_mailcar, qdir, srv, later=2 * DAY)
+    assert r.code == 0, diag(r, srv)
+    bodies = [fs.unstuff(m['data']).split(b'\r\n\r\n', 1)[1] for m in accepted(srv)]
+    assert set(bodies) == {b'body %d\r\n' % i for i in range(10)}    # nothing lost
+    assert len(bodies) - 10 <= kills          # a repeat only where a kill hit the window
+    assert files(qdir) == []
