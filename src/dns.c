@@ -241,7 +241,7 @@ int dns_srv_lookup(const char *domain, struct dns_srv *v, size_t *n, struct dns_
             temp++;
             continue;
         }
-        if (raw)
+        if (raw && rawn)
             for (size_t i = 0; i < a.n; i++)
                 raw[(*rawn)++] = a.srv[i];
         got = a.n;

@@ -605,7 +605,6 @@ void queue_flush_background(struct run *r)
     struct mc_err err;
     char *key;
     bool due = false;
-    pid_t pid;
     int fd;
 
     memset(&f, 0, sizeof f);
@@ -634,7 +633,7 @@ void queue_flush_background(struct run *r)
         qenv_free(&q);
     }
     strlist_free(&ids);
-    if (!due || (pid = fork()) != 0) {     /* nothing due, the parent, or fork failed */
+    if (!due || fork() != 0) {     /* nothing due, the parent, or fork failed */
         free(key);
         return;
     }

@@ -463,7 +463,7 @@ static int open_hosts(struct run *r, struct conn *c, struct smtp_session *s,
     char *list, *save = NULL, *h;
     int rc = -1;
 
-    if (hv == NULL || (strchr(hv->value, ',') == NULL && strncasecmp(hv->value, "srv:", 4)))
+    if (hv == NULL || (strchr(hv->value, ',') == NULL && strncasecmp(hv->value, "srv:", 4) != 0))
         return open_one(r, c, s, p, secret, err);
     if (strcasestr(hv->value, "srv:") == NULL)
         list = mc_strdup(hv->value);
