@@ -715,6 +715,8 @@ static int mode_verify(struct run *r, struct mc_err *err)
     }
     if (parse_argv_rcpts(r, err) < 0)
         return -1;
+    if (r->st.aliases && aliases_load(r->st.aliases, &r->aliases, err) < 0)
+        return -1;
     struct msg none = {0};
     if (build_envelope(r, &none, &env, &all, err) < 0) {
         free(env.rcpts);

@@ -90,3 +90,12 @@ def test_rewrite_from_needs_an_address(run_mailcar):
     r = run_mailcar(['rcpt@example.test'], config=['rewrite_from on', 'from *@example.org'],
                     stdin=MSG)
     assert r.code == 78 and b'rewrite_from' in r.stderr, r.describe()
+
+
+def test_bv_verifies_the_expanded_addresses(run_mailcar, faultserver):
+    path = write(run_mailcar, 'aliases', 'root: ops@example.org\n')
+    srv = faultserver(tls=False)
+    r = run_mailcar(['-bv', 'root'], server=srv, config=['aliases %s' % path])
+    assert r.code == 0, r.describe() + srv.report()
+    assert rcpts(srv) == ['ops@example.org']
+    assert b'ops@example.org: deliverable' in r.stdout
