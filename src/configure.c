@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "configure.h"
 #include "dns.h"
@@ -45,6 +46,33 @@ static const struct provider providers[] = {
     {"zoho.eu zohomail.eu", "Zoho Mail (EU)", "smtp.zoho.eu", 465, true, false, "plain",
      "# With two-factor authentication the password is an application-specific password.\n"},
 };
+
+static const struct provider google_workspace = {
+    "", "Google Workspace", "smtp.gmail.com", 465, true, false, "plain",
+    "# The password is an app password, where the Workspace administrator allows them;\n"
+    "# otherwise 'auth oauthbearer' (or xoauth2) with a passwordeval that prints a\n"
+    "# fresh OAuth 2.0 access token (e.g. oama).\n"};
+static const struct provider microsoft_365 = {
+    "", "Microsoft 365", "smtp.office365.com", 587, false, false, "xoauth2",
+    "# Microsoft 365 wants OAuth 2.0: the passwordeval command must print a fresh\n"
+    "# access token (e.g. oama or mutt_oauth2.py), and the tenant must allow SMTP AUTH.\n"};
+
+static bool ends_with_ci(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+
+    return n >= m && strcasecmp(s + n - m, suffix) == 0 && (n == m || s[n - m - 1] == '.');
+}
+
+const struct provider *configure_provider_by_mx(const char *mx)
+{
+    if (ends_with_ci(mx, "aspmx.l.google.com") || ends_with_ci(mx, "googlemail.com") ||
+        strcasecmp(mx, "smtp.google.com") == 0)
+        return &google_workspace;
+    if (ends_with_ci(mx, "mail.protection.outlook.com"))
+        return &microsoft_365;
+    return NULL;
+}
 
 static bool word_in(const char *list, const char *w)
 {
@@ -95,7 +123,8 @@ static void common_tail(const char *address, const char *user, struct buf *out)
     buf_printf(out, "# to make this the default account, add: account default : ");
 }
 
-void configure_from_provider(const char *address, const struct provider *p, struct buf *out)
+void configure_from_provider(const char *address, const struct provider *p, const char *why,
+                             struct buf *out)
 {
     const char *domain = strchr(address, '@') + 1;
     char user[256];
@@ -104,8 +133,8 @@ void configure_from_provider(const char *address, const struct provider *p, stru
         snprintf(user, sizeof user, "%.*s", (int)(domain - 1 - address), address);
     else
         snprintf(user, sizeof user, "%s", address);
-    buf_printf(out, "# %s (%s), from mailcar's table of providers: no SRV records found\n",
-               address, p->name);
+    buf_printf(out, "# %s (%s), from mailcar's table of providers: %s\n", address, p->name,
+               why);
     buf_printf(out, "account %s\nhost %s\nport %u\ntls on\ntls_starttls %s\nauth %s\n", domain,
                p->host, p->port, p->implicit_tls ? "off" : "on", p->auth);
     buf_printf(out, "%s", p->note);
@@ -130,6 +159,25 @@ static void from_srv(const char *address, const char *domain, const struct dns_s
     buf_printf(out, "%s\n", domain);
 }
 
+/* A domain of its own at a big provider: its MX hosts say which (a failed lookup says nothing). */
+static const struct provider *by_mx(const char *domain, char *why, size_t len, FILE *trace)
+{
+    struct dns_answer *a = mc_calloc(1, sizeof *a);
+    const struct provider *p = NULL;
+    struct mc_err err;
+
+    if (dns_mx_lookup(domain, a, &err) < 0 && trace)
+        fprintf(trace, "mailcar: MX: %s\n", err.msg);
+    for (size_t i = 0; p == NULL && i < a->n; i++) {
+        if (trace)
+            fprintf(trace, "mailcar: MX %u %s\n", a->srv[i].prio, a->srv[i].target);
+        if ((p = configure_provider_by_mx(a->srv[i].target)) != NULL)
+            snprintf(why, len, "no SRV records; its MX is %s", a->srv[i].target);
+    }
+    free(a);
+    return p;
+}
+
 int configure_print(const char *address, FILE *out, FILE *trace, struct mc_err *err)
 {
     struct dns_srv *v = mc_calloc(2 * DNS_MAX_RECORDS, sizeof *v);
@@ -137,6 +185,7 @@ int configure_print(const char *address, FILE *out, FILE *trace, struct mc_err *
     const char *domain = NULL;
     struct mc_err dnserr = {0};
     struct buf b;
+    char why[DNS_NAME_MAX + 64];
     size_t n = 0;
     int rc = 0;
 
@@ -150,10 +199,12 @@ int configure_print(const char *address, FILE *out, FILE *trace, struct mc_err *
     } else if ((p = configure_provider(domain)) != NULL) {
         if (trace)
             fprintf(trace, "mailcar: SRV: %s\n", dnserr.msg);
-        configure_from_provider(address, p, &b);
+        configure_from_provider(address, p, "no SRV records found", &b);
     } else if (dnserr.cls == MC_TEMPFAIL) {
         *err = dnserr;
         rc = -1;
+    } else if ((p = by_mx(domain, why, sizeof why, trace)) != NULL) {
+        configure_from_provider(address, p, why, &b);
     } else {
         rc = mc_err_set(err, MC_UNAVAIL, "--configure: %s, and '%s' is not in mailcar's table "
                         "of providers: find the submission server in the provider's "

@@ -29,8 +29,15 @@ struct provider {
 /* The table entry for domain (case-insensitive), or NULL. */
 const struct provider *configure_provider(const char *domain);
 
-/* The stanza for address from a provider entry (pure: for the tests). */
-void configure_from_provider(const char *address, const struct provider *p, struct buf *out);
+/*
+ * A domain of its own hosted at Google Workspace or Microsoft 365, told by
+ * the name of one of its MX hosts; NULL for any other.
+ */
+const struct provider *configure_provider_by_mx(const char *mx);
+
+/* The stanza for address from a provider entry, why it was chosen in a comment (pure). */
+void configure_from_provider(const char *address, const struct provider *p, const char *why,
+                             struct buf *out);
 
 /*
  * Look up SRV records, else the table, and print the stanza to out; trace,

@@ -20,6 +20,7 @@
 
 #define T_SRV_ 33
 #define T_TLSA_ 52
+#define T_MX_ 15
 #define ANSWER_MAX 65536
 
 typedef int (*rr_fn)(const ns_msg *h, const ns_rr *rr, bool flag, struct dns_answer *out,
@@ -103,6 +104,32 @@ static int tlsa_rr(const ns_msg *h, const ns_rr *rr, bool unused, struct dns_ans
     memcpy(t->data, d + 3, t->len);
     out->n++;
     return 0;
+}
+
+static int mx_rr(const ns_msg *h, const ns_rr *rr, bool unused, struct dns_answer *out,
+                 struct mc_err *err)
+{
+    const unsigned char *d = ns_rr_rdata(*rr);
+    struct dns_srv *s = &out->srv[out->n];
+    char name[NS_MAXDNAME];
+
+    (void)unused;
+    if (ns_rr_rdlen(*rr) < 3 ||
+        ns_name_uncompress(ns_msg_base(*h), ns_msg_end(*h), d + 2, name, sizeof name) < 0)
+        return mc_err_set(err, MC_TEMPFAIL, "malformed MX record");
+    if (strlen(name) >= sizeof s->target)
+        return mc_err_set(err, MC_TEMPFAIL, "MX name too long");
+    memset(s, 0, sizeof *s);
+    s->prio = (unsigned)(d[0] << 8 | d[1]);
+    memcpy(s->target, name, strlen(name) + 1);
+    out->n++;
+    return 0;
+}
+
+int dns_parse_mx(const unsigned char *msg, size_t len, struct dns_answer *out,
+                 struct mc_err *err)
+{
+    return parse(msg, len, T_MX_, mx_rr, false, out, err);
 }
 
 int dns_parse_srv(const unsigned char *msg, size_t len, bool implicit_tls,
@@ -302,4 +329,22 @@ int dns_tlsa_lookup(const char *host, const char *port, struct dns_answer *out,
     if (rc < 0)
         return mc_err_prefix(err, "DANE");
     return 0;
+}
+
+int dns_mx_lookup(const char *domain, struct dns_answer *out, struct mc_err *err)
+{
+    struct __res_state rs;
+    unsigned char *ans;
+    int rc, len, why;
+
+    memset(out, 0, sizeof *out);
+    if (resolver_open(&rs, false, err) < 0)
+        return -1;
+    ans = mc_calloc(1, ANSWER_MAX);
+    rc = query(&rs, domain, T_MX_, ans, &len, &why, err);
+    res_nclose(&rs);
+    if (rc == 0)
+        rc = dns_parse_mx(ans, (size_t)len, out, err);
+    free(ans);
+    return rc < 0 ? -1 : 0;
 }

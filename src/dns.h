@@ -52,6 +52,10 @@ int dns_parse_srv(const unsigned char *msg, size_t len, bool implicit_tls,
 int dns_parse_tlsa(const unsigned char *msg, size_t len, struct dns_answer *out,
                    struct mc_err *err);
 
+/* MX records (type 15) into srv[]: prio is the preference, target the exchange. */
+int dns_parse_mx(const unsigned char *msg, size_t len, struct dns_answer *out,
+                 struct mc_err *err);
+
 /*
  * RFC 2782 order, in place: ascending priority; within a priority, a
  * weighted random choice repeated over the remaining records.  rnd(arg, n)
@@ -82,5 +86,8 @@ int dns_srv_lookup(const char *domain, struct dns_srv *v, size_t *n, struct dns_
  */
 int dns_tlsa_lookup(const char *host, const char *port, struct dns_answer *out,
                     struct mc_err *err);
+
+/* MX records of domain; out->n is 0 when it has none or does not exist.  Errors: TEMPFAIL. */
+int dns_mx_lookup(const char *domain, struct dns_answer *out, struct mc_err *err);
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * mailcar - Copyright (c) 2026 The mailcar authors. ISC license, see LICENSE.
  *
- * libFuzzer target: arbitrary bytes as a DNS response, through the SRV and
- * TLSA parsers, then the RFC 2782 ordering of whatever SRV records came out.
+ * libFuzzer target: arbitrary bytes as a DNS response, through the SRV, TLSA
+ * and MX parsers, then the RFC 2782 ordering of whatever SRV records came out.
  */
 #include "config.h"
 
@@ -36,5 +36,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
     }
     (void)dns_parse_tlsa(data, size, &a, &err);
+    (void)dns_parse_mx(data, size, &a, &err);
     return 0;
 }

@@ -5,9 +5,9 @@ Names are answered by their first label's suffix rules:
     *.servfail.test  SERVFAIL          (temporary failure, exit 75)
     *.silent.test    no answer at all  (the resolver times out, exit 75)
     anything else    A 127.0.0.1
-SRV (type 33) and TLSA (type 52) answers come from the .srv and .tlsa
-dicts (name -> list of (priority, weight, port, target) or (usage,
-selector, matching type, bytes)); other names have no such records
+SRV (type 33), TLSA (type 52) and MX (type 15) answers come from the .srv,
+.tlsa and .mx dicts (name -> list of (priority, weight, port, target),
+(usage, selector, matching type, bytes) or (preference, exchange)); other names have no such records
 (NOERROR, empty).  .ad sets the AD bit (DNSSEC-validated) on every answer.
 Queries are recorded in .queries.  Tests point a process at it by running
 it in a private mount namespace where /etc/resolv.conf names 127.0.0.1
@@ -22,7 +22,8 @@ import threading
 
 
 class FakeDns:
-    def __init__(self, host='127.0.0.1', port=53, srv=None, tlsa=None, ad=False):
+    def __init__(self, host='127.0.0.1', port=53, srv=None, tlsa=None, ad=False, mx=None):
+        self.mx = dict(mx or {})
         self.srv = dict(srv or {})
         self.tlsa = dict(tlsa or {})
         self.ad = ad
@@ -77,6 +78,8 @@ class FakeDns:
         elif qtype == 33:
             rdatas = [struct.pack('>HHH', p, w, port) + self._name(t)
                       for p, w, port, t in self.srv.get(name, [])]
+        elif qtype == 15:
+            rdatas = [struct.pack('>H', pref) + self._name(t) for pref, t in self.mx.get(name, [])]
         elif qtype == 52:
             rdatas = [bytes([u, sel, m]) + data for u, sel, m, data in self.tlsa.get(name, [])]
         rrs = b''.join(b'\xc0\x0c' + struct.pack('>HHIH', qtype, 1, 60, len(d)) + d

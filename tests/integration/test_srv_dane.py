@@ -160,7 +160,24 @@ def test_configure_from_table(dns, run_mailcar, tmp_path):
         in p.stdout.decode()
 
 
+def test_configure_from_mx(dns, run_mailcar, tmp_path):
+    dns.mx['ws.test'] = [(10, 'mx.backup.test'), (1, 'aspmx.l.google.com')]
+    dns.mx['ms.test'] = [(0, 'ms-test.mail.protection.outlook.com')]
+    p = configure(run_mailcar, tmp_path, 'ann@ws.test', '-v')
+    assert p.returncode == 0, p.stderr
+    out = p.stdout.decode()
+    assert '(Google Workspace), from mailcar\'s table of providers: no SRV records; its MX ' \
+        'is aspmx.l.google.com' in out
+    assert '\naccount ws.test\nhost smtp.gmail.com\nport 465\n' in out
+    assert b'mailcar: MX 1 aspmx.l.google.com' in p.stderr
+    p = configure(run_mailcar, tmp_path, 'ben@ms.test')
+    assert p.returncode == 0, p.stderr
+    assert '\nhost smtp.office365.com\nport 587\ntls on\ntls_starttls on\nauth xoauth2\n' \
+        in p.stdout.decode()
+
+
 def test_configure_unknown_domain(dns, run_mailcar, tmp_path):
+    dns.mx['unknown.test'] = [(10, 'mx.unknown.test')]
     p = configure(run_mailcar, tmp_path, 'bob@unknown.test')
     assert p.returncode == 69, p.stderr
     assert p.stdout == b''

@@ -282,13 +282,45 @@ static void test_providers(void **state)
     assert_null(configure_provider("mail.com"));
     assert_null(configure_provider("gmail"));
     buf_init(&b, BUF_NOLIMIT);
-    configure_from_provider("alice@fastmail.com", configure_provider("fastmail.com"), &b);
+    configure_from_provider("alice@fastmail.com", configure_provider("fastmail.com"), "test",
+                            &b);
     assert_non_null(strstr(b.data, "\nhost smtp.fastmail.com\nport 465\ntls on\n"
                                    "tls_starttls off\n"));
     assert_non_null(strstr(b.data, "\nuser alice@fastmail.com\n"));
     assert_non_null(strstr(b.data, "\npasswordeval \"secret-tool lookup mailcar "
                                    "alice@fastmail.com\"\n"));
     buf_release(&b);
+    p = configure_provider_by_mx("ASPMX.L.GOOGLE.COM");
+    assert_non_null(p);
+    assert_string_equal(p->host, "smtp.gmail.com");
+    assert_non_null(configure_provider_by_mx("alt1.aspmx.l.google.com"));
+    assert_non_null(configure_provider_by_mx("smtp.google.com"));
+    p = configure_provider_by_mx("example-org.mail.protection.outlook.com");
+    assert_non_null(p);
+    assert_string_equal(p->host, "smtp.office365.com");
+    assert_null(configure_provider_by_mx("evilaspmx.l.google.com"));
+    assert_null(configure_provider_by_mx("aspmx.l.google.com.evil.test"));
+    assert_null(configure_provider_by_mx("mx.example.org"));
+}
+
+static void test_parse_mx(void **state)
+{
+    struct dns_answer *a = calloc(1, sizeof *a);
+    struct mc_err err;
+    struct msg m, r = {.n = 0};
+
+    (void)state;
+    start(&m, "example.test", 15, 0x8180);
+    put16(&r, 5);
+    put_name(&r, "aspmx.l.google.com");
+    rr(&m, 15, r.b, r.n);
+    assert_int_equal(dns_parse_mx(m.b, m.n, a, &err), 0);
+    assert_int_equal(a->n, 1);
+    assert_int_equal(a->srv[0].prio, 5);
+    assert_string_equal(a->srv[0].target, "aspmx.l.google.com");
+    rr(&m, 15, r.b, 2);
+    assert_int_equal(dns_parse_mx(m.b, m.n, a, &err), -1);
+    free(a);
 }
 
 int main(void)
@@ -300,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_order_priority),
         cmocka_unit_test(test_order_weights),
         cmocka_unit_test(test_providers),
+        cmocka_unit_test(test_parse_mx),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
