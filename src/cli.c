@@ -303,6 +303,8 @@ int cli_parse(int argc, char **argv, struct cli *o, struct mc_err *err)
     int c, r = 0;
 
     memset(o, 0, sizeof *o);
+    o->argc = argc;
+    o->argv = argv;
     o->dot_ends = true;
     o->password_fd = -1;
     dispatch_argv0(o, argc > 0 ? argv[0] : "mailcar");

@@ -54,6 +54,8 @@ struct cli {
     const char *queue_match;   /* -qR DOMAIN: recipients containing it */
     long queue_interval;       /* -q30m: seconds between runs, 0 = run once */
     bool json;                 /* --json: -bp output for programs */
+    int argc;                  /* the command line as given, for the queue's record */
+    char **argv;
     struct strlist rcpts;      /* arguments, each an address list */
     struct strlist inputs;     /* --input FILE ... */
     struct account set;        /* config keys given as long options */

@@ -83,6 +83,7 @@ void qenv_free(struct qenv *e)
     free(e->body);
     free(e->error);
     strlist_free(&e->set);
+    strlist_free(&e->argv);
     for (size_t i = 0; i < e->nrcpts; i++) {
         free(e->rcpts[i].addr);
         free(e->rcpts[i].reply);
@@ -198,6 +199,8 @@ int qenv_format(const struct qenv *e, struct buf *b)
     put(b, "body", e->body);
     for (size_t i = 0; i < e->set.n; i++)
         put(b, "set", e->set.v[i]);
+    for (size_t i = 0; i < e->argv.n; i++)
+        put(b, "argv", e->argv.v[i]);
     put(b, "error", e->error);
     for (size_t i = 0; i < e->nrcpts; i++) {
         buf_printf(b, "rcpt %s ", state_names[e->rcpts[i].state]);
@@ -323,12 +326,12 @@ static int parse_line(struct qenv *e, const char *p, size_t n, long long *head, 
     } else if (KEY("rcpt")) {
         if (parse_rcpt(e, v, vn) < 0)
             return corrupt(err, line, "bad recipient");
-    } else if (KEY("set") || (field = str_field(e, p, kn)) != NULL) {
+    } else if (KEY("set") || KEY("argv") || (field = str_field(e, p, kn)) != NULL) {
         char *s = queue_decode(v, vn);
         if (s == NULL)
             return corrupt(err, line, "bad encoding");
         if (field == NULL) {
-            strlist_add_owned(&e->set, s);
+            strlist_add_owned(KEY("set") ? &e->set : &e->argv, s);
         } else {
             free(*field);
             *field = s;

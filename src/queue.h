@@ -31,6 +31,8 @@
  *   from ADDR                        envelope sender; empty value: <>
  *   notify / ret / envid / body V    -N, -R, -V, -B of the original call
  *   set KEY=VALUE                    a configuration key given as an option
+ *   argv ARG                         the original command line, one line per
+ *                                    argument (a record; never re-parsed)
  *   error TEXT                       why the last attempt failed
  *   rcpt STATE ADDR [REPLY]          STATE: pending, done, failed
  *   head N                           then exactly N octets: the header block
@@ -85,6 +87,7 @@ struct qenv {
     char *from;
     char *notify, *ret, *envid, *body;
     struct strlist set;
+    struct strlist argv;
     char *error;
     struct qrcpt *rcpts;
     size_t nrcpts;

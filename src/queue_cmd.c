@@ -59,6 +59,8 @@ static void env_from_run(struct run *r, size_t i, const struct mc_err *why, stru
         snprintf(kv, n, "%s=%s", o->set.v[k].key, o->set.v[k].value);
         strlist_add_owned(&e->set, kv);
     }
+    for (int k = 0; o->argv && k < o->argc; k++)
+        strlist_add(&e->argv, o->argv[k]);
     e->error = mc_strdup(why->msg);
     buf_add(&e->head, m->head.data, m->head.len);
 }
@@ -697,7 +699,12 @@ static void list_json(FILE *out, const char *id, const struct qenv *e, long long
             "\"last_error\": ", e->attempts, e->next, e->flags & QF_HOLD ? "true" : "false",
             e->flags & QF_BOUNCE ? "true" : "false");
     json_str(out, e->error);
-    fputs(", \"recipients\": [", out);
+    fputs(", \"argv\": [", out);
+    for (size_t i = 0; i < e->argv.n; i++) {
+        fputs(i ? ", " : "", out);
+        json_str(out, e->argv.v[i]);
+    }
+    fputs("], \"recipients\": [", out);
     for (size_t i = 0; i < e->nrcpts; i++) {
         fputs(i ? ", {\"address\": " : "{\"address\": ", out);
         json_str(out, e->rcpts[i].addr);

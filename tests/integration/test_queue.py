@@ -91,6 +91,7 @@ def test_temporary_failure_is_queued_and_exits_0(run_mailcar, qdir):
     assert [r['address'] for r in q[0]['recipients']] == [RCPT]
     assert 'connect' in q[0]['last_error']
     assert 0 < q[0]['next_attempt'] - time.time() <= 301
+    assert q[0]['argv'][-3:] == ['-f', SENDER, RCPT]     # the original call, for the record
     st = os.stat(qdir)
     assert st.st_mode & 0o777 == 0o700
 

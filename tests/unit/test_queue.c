@@ -38,6 +38,10 @@ static void sample(struct qenv *e)
     e->notify = mc_strdup("FAILURE,DELAY");
     e->envid = mc_strdup("env id %1");
     strlist_add(&e->set, "host=mx.example.test");
+    strlist_add(&e->argv, "mailcar");
+    strlist_add(&e->argv, "-f");
+    strlist_add(&e->argv, "a b\r\n@x");
+    strlist_add(&e->argv, "");
     e->error = mc_strdup("451 4.3.0 try\r\nlater");
     qenv_add_rcpt(e, "a@example.test", QR_PENDING, NULL);
     qenv_add_rcpt(e, "b@example.test", QR_DONE, "250 2.1.5 ok");
@@ -66,6 +70,9 @@ static void test_round_trip(void **state)
     assert_string_equal(f.envid, "env id %1");
     assert_string_equal(f.error, e.error);
     assert_int_equal(f.set.n, 1);
+    assert_int_equal(f.argv.n, 4);
+    assert_string_equal(f.argv.v[2], "a b\r\n@x");
+    assert_string_equal(f.argv.v[3], "");
     assert_int_equal(f.nrcpts, 3);
     assert_string_equal(f.rcpts[2].addr, "\"x y\"@example.test");
     assert_int_equal(f.rcpts[1].state, QR_DONE);
