@@ -66,6 +66,7 @@ static int srv_rr(const ns_msg *h, const ns_rr *rr, bool implicit_tls, struct dn
     s->weight = (unsigned)(d[2] << 8 | d[3]);
     s->port = (unsigned)(d[4] << 8 | d[5]);
     s->implicit_tls = implicit_tls;
+    s->validated = out->ad;
     if (ns_name_uncompress(ns_msg_base(*h), ns_msg_end(*h), d + 6, name, sizeof name) < 0)
         return mc_err_set(err, MC_TEMPFAIL, "malformed SRV record (target name)");
     if (strcmp(name, ".") == 0)
@@ -248,7 +249,8 @@ int dns_srv_lookup(const char *domain, struct dns_srv *v, size_t *n, struct dns_
     *n = 0;
     if (rawn)
         *rawn = 0;
-    if (resolver_open(&rs, false, err) < 0)
+    /* With the DO bit, so that -v can say whether the routes were validated. */
+    if (resolver_open(&rs, true, err) < 0)
         return -1;
     ans = mc_calloc(1, ANSWER_MAX);
     for (int s = 0; s < 2; s++) {

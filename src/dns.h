@@ -23,6 +23,7 @@
 struct dns_srv {
     unsigned prio, weight, port;
     bool implicit_tls;            /* from _submissions._tcp */
+    bool validated;               /* the answer had the AD bit (DNSSEC) */
     char target[DNS_NAME_MAX];    /* without the final dot; "" is "." (no service) */
 };
 

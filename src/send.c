@@ -410,9 +410,9 @@ static void close_route(struct conn *c, struct smtp_session *s, char **secret)
 static void print_srv(FILE *f, const char *how, const struct dns_srv *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        fprintf(f, "mailcar: %s%s %u %u %u %s\n", how, v[i].implicit_tls ? "_submissions" :
+        fprintf(f, "mailcar: %s%s %u %u %u %s%s\n", how, v[i].implicit_tls ? "_submissions" :
                 "_submission", v[i].prio, v[i].weight, v[i].port,
-                v[i].target[0] ? v[i].target : ".");
+                v[i].target[0] ? v[i].target : ".", v[i].validated ? " (DNSSEC-validated)" : "");
 }
 
 /*

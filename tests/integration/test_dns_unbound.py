@@ -42,6 +42,8 @@ def test_srv_failover_through_a_signed_zone(faultserver, run_mailcar, tmp_path):
     assert p.returncode == 0, p.stderr
     assert len(up.messages) == 1
     assert b'smtp://relay1.signed.test:%d failed' % down in p.stderr
+    assert b'SRV record _submission 10 0 %d relay1.signed.test (DNSSEC-validated)' % down \
+        in p.stderr
 
 
 def test_srv_missing_domain_and_records(run_mailcar, tmp_path):
