@@ -8,9 +8,11 @@ expected result.
   starttls    response injection, stripping, downgrades (EHLO refused so HELO,
               STARTTLS answered 250/454/502, plain text after the 220), AUTH
               appearing only after TLS, handshakes cut short, a TLS alert.
-  injection   CR/LF/NUL through argv and the configuration (-f, -F,
-              recipients, domain, user, auth, from), addresses beginning with
-              '-', PHP-style `-f'a@b -X/tmp/x'`, -X never writes, -C stance.
+  injection   CR/LF through argv and CR/LF/NUL through the configuration
+              (-f, -F, recipients, domain, user, auth, from), addresses
+              beginning with '-', PHP-style `-f'a@b -X/tmp/x'`, -X never
+              writes, -C stance.  (argv cannot hold a NUL: execve ends each
+              argument at the first one.)
   hostile     servers sending 1 MB lines, endless multi-line replies, NUL,
               non-numeric codes, endless greetings, one byte per second
               against `deadline 3`, a huge certificate chain, a code changing
