@@ -6,6 +6,8 @@
 #include "config.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -24,6 +26,9 @@ int main(int argc, char **argv)
 
     /* A vanished server must be an error return, not a silent death. */
     signal(SIGPIPE, SIG_IGN);
+    /* Passwords and tokens pass through memory: no core file, no ptrace by others. */
+    setrlimit(RLIMIT_CORE, &(struct rlimit){0, 0});
+    prctl(PR_SET_DUMPABLE, 0);
     rc = cli_parse(argc, argv, &o, &err);
     if (rc == 0 && o.mode == MODE_HELP) {
         struct buf b;

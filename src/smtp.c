@@ -241,6 +241,10 @@ static int do_starttls(struct smtp_session *s, struct mc_err *err)
         return -1;
     if (expect(s, 2, MC_TEMPFAIL, "server refused STARTTLS", err) < 0)
         return -1;
+    if (s->reply.code != 220) {   /* RFC 3207 knows only 220 as "go ahead" */
+        s->broken = true;
+        return smtp_fail(s, MC_PROTOCOL, "server answered STARTTLS without 220", err);
+    }
     /* RFC 3207 section 6: anything already buffered was injected before TLS. */
     if (s->in.len > 0 || (s->conn->ops->pending && s->conn->ops->pending(s->conn))) {
         s->broken = true;

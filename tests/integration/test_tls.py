@@ -139,6 +139,9 @@ def test_no_secret_in_argv_environ_or_output(faultserver, run_mailcar, tls_certs
         cmdline = f.read()
     with open('/proc/%d/environ' % p.pid, 'rb') as f:
         environ = f.read()
+    with open('/proc/%d/limits' % p.pid) as f:
+        core = [l for l in f if l.startswith('Max core file size')][0].split()
+    assert core[4:6] == ['0', '0'], core    # no core file can hold the secret
     out, err = p.communicate(timeout=20)
     srv.wait_idle()
     srv.stop()
