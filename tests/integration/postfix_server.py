@@ -58,7 +58,54 @@ class Delivered:
             self.queue_id, self.sender, self.recipients, len(self.data))
 
 
-class PostfixInstance:
+class Mailbox:
+    """The deliveries in a sink directory (<name>.eml + <name>.json), watched
+    from a mark.  Subclasses set .maildir and may override failure_context()."""
+
+    name = "server"
+
+    def _files(self):
+        try:
+            return sorted(n for n in os.listdir(self.maildir)
+                          if n.endswith(".eml") and not n.startswith("."))
+        except FileNotFoundError:
+            return []
+
+    def mark_deliveries(self):
+        self._seen.update(self._files())
+
+    def new_messages(self):
+        """Deliveries since the last mark()/wait_messages(), without waiting."""
+        new = [n for n in self._files() if n not in self._seen]
+        self._seen.update(new)
+        return [Delivered(os.path.join(self.maildir, n)) for n in new]
+
+    def failure_context(self):
+        return ""
+
+    def wait_messages(self, n=1, timeout=15.0):
+        """Wait for N new deliveries (in delivery order) and return them all
+        (there may be more than N); AssertionError with the log if they do
+        not come."""
+        deadline = time.monotonic() + timeout
+        while True:
+            new = [x for x in self._files() if x not in self._seen]
+            if len(new) >= n:
+                self._seen.update(new)
+                return [Delivered(os.path.join(self.maildir, x)) for x in new]
+            if time.monotonic() > deadline:
+                raise AssertionError("%s: %d of %d messages delivered after %.0f s\n%s"
+                                     % (self.name, len(new), n, timeout, self.failure_context()))
+            time.sleep(0.02)
+
+    def assert_no_messages(self, wait=1.0):
+        """Fail when anything is delivered within WAIT seconds."""
+        time.sleep(wait)
+        new = self.new_messages()
+        assert not new, "%s: unexpected deliveries: %r" % (self.name, new)
+
+
+class PostfixInstance(Mailbox):
     """What the fixture returns.  Attributes:
 
     dir, host ("127.0.0.1"), ports (dict), submission, submissions, plain,
@@ -96,48 +143,19 @@ class PostfixInstance:
         self._log_mark = 0
         self.mark()
 
-    # --- deliveries ---
-    def _files(self):
-        try:
-            return sorted(n for n in os.listdir(self.maildir)
-                          if n.endswith(".eml") and not n.startswith("."))
-        except FileNotFoundError:
-            return []
+    # --- deliveries (Mailbox) ---
+    name = "postfix"
 
     def mark(self):
         """Forget every delivery so far, and the log so far (see log_since_mark)."""
-        self._seen.update(self._files())
+        self.mark_deliveries()
         try:
             self._log_mark = os.path.getsize(self.log_path)
         except OSError:
             self._log_mark = 0
 
-    def new_messages(self):
-        """Deliveries since the last mark()/wait_messages(), without waiting."""
-        new = [n for n in self._files() if n not in self._seen]
-        self._seen.update(new)
-        return [Delivered(os.path.join(self.maildir, n)) for n in new]
-
-    def wait_messages(self, n=1, timeout=15.0):
-        """Wait for N new deliveries (in delivery order) and return them all
-        (there may be more than N); AssertionError with the log tail if they
-        do not come."""
-        deadline = time.monotonic() + timeout
-        while True:
-            new = [x for x in self._files() if x not in self._seen]
-            if len(new) >= n:
-                self._seen.update(new)
-                return [Delivered(os.path.join(self.maildir, x)) for x in new]
-            if time.monotonic() > deadline:
-                raise AssertionError("%d of %d messages delivered after %.0f s\n%s"
-                                     % (len(new), n, timeout, self.log_since_mark()))
-            time.sleep(0.02)
-
-    def assert_no_messages(self, wait=1.0):
-        """Fail when anything is delivered within WAIT seconds."""
-        time.sleep(wait)
-        new = self.new_messages()
-        assert not new, "unexpected deliveries: %r" % new
+    def failure_context(self):
+        return self.log_since_mark()
 
     # --- logs ---
     def log_since_mark(self):

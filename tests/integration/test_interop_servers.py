@@ -29,7 +29,7 @@ import time
 
 import pytest
 
-from postfix_server import Delivered, get_instance
+from postfix_server import Mailbox, get_instance
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'servers'))
 import exim  # noqa: E402
@@ -41,7 +41,7 @@ BOB = 'bob@example.test'
 BODY = b'Line one\n.leading dot\n..two dots\n\nlast line\n'
 
 
-class Server:
+class Server(Mailbox):
     """What every scenario needs from a server, whatever it is."""
 
     def __init__(self, name, info, maildir, log, stop=None):
@@ -60,32 +60,11 @@ class Server:
         self._seen = set()
         self.mark()
 
-    def _files(self):
-        try:
-            return sorted(n for n in os.listdir(self.maildir)
-                          if n.endswith('.eml') and not n.startswith('.'))
-        except FileNotFoundError:
-            return []
-
     def mark(self):
-        self._seen.update(self._files())
+        self.mark_deliveries()
 
-    def wait_messages(self, n=1, timeout=15.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            new = [x for x in self._files() if x not in self._seen]
-            if len(new) >= n:
-                self._seen.update(new)
-                return [Delivered(os.path.join(self.maildir, x)) for x in new]
-            if time.monotonic() > deadline:
-                raise AssertionError('%s: %d of %d messages delivered after %.0f s\n%s'
-                                     % (self.name, len(new), n, timeout, self.log_tail()))
-            time.sleep(0.02)
-
-    def assert_no_messages(self, wait=0.5):
-        time.sleep(wait)
-        new = [x for x in self._files() if x not in self._seen]
-        assert not new, '%s: unexpected deliveries %r' % (self.name, new)
+    def failure_context(self):
+        return self.log_tail()
 
     def log_tail(self, n=3000):
         try:

@@ -227,22 +227,7 @@ def stop(d, quiet=True):
 
 
 def main(argv):
-    if len(argv) != 3 or argv[1] not in ("start", "stop", "status"):
-        print(__doc__, file=sys.stderr)
-        return 2
-    cmd, d = argv[1], argv[2]
-    if cmd == "start":
-        try:
-            info = start(d)
-        except sink.ServerError as e:
-            print("exim.py: %s" % e, file=sys.stderr)
-            return 1
-        print(json.dumps(info, indent=1))
-        return 0
-    if cmd == "stop":
-        stop(d)
-        return 0
-    return 0 if is_running(d) else 1
+    return sink.cli(argv, "exim.py", __doc__, start, stop, is_running)
 
 
 if __name__ == "__main__":

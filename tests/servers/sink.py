@@ -11,8 +11,10 @@ tests/integration/postfix_server.Delivered reads both.
 Stdlib only; run with /usr/bin/python3.
 """
 
+import json
 import os
 import signal
+import sys
 import socket
 import subprocess
 import time
@@ -161,3 +163,23 @@ def kill_pid(pid, timeout=5.0):
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def cli(argv, name, doc, start, stop, is_running):
+    """The `start|stop|status DIR` command line every server script shares."""
+    if len(argv) != 3 or argv[1] not in ("start", "stop", "status"):
+        print(doc, file=sys.stderr)
+        return 2
+    cmd, d = argv[1], argv[2]
+    if cmd == "start":
+        try:
+            info = start(d)
+        except ServerError as e:
+            print("%s: %s" % (name, e), file=sys.stderr)
+            return 1
+        print(json.dumps(info, indent=1))
+        return 0
+    if cmd == "stop":
+        stop(d)
+        return 0
+    return 0 if is_running(d) else 1
