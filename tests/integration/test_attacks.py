@@ -34,7 +34,6 @@ address cannot hold a space or start with '-', and -X never writes anything.
 import os
 import re
 import select
-import shutil
 import socket
 import subprocess
 import threading

@@ -4,7 +4,6 @@ status.  Against the fault server, and once against Postfix + Dovecot."""
 
 import os
 
-import pytest
 
 CREDS = ('alice', 's3cret')
 

@@ -18,7 +18,6 @@ Sources of the fixtures (Debian 12 packages):
 import os
 import re
 
-import pytest
 
 MSMTP_USER = """\
 # Example for a user configuration file ~/.msmtprc

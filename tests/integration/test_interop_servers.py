@@ -25,7 +25,6 @@ import socket
 import ssl
 import sys
 import tempfile
-import time
 
 import pytest
 

@@ -10,7 +10,6 @@ concurrent enqueues during a flush lose and duplicate nothing.  Time is
 moved with MAILCAR_NOW.
 """
 
-import glob
 import json
 import os
 import random

@@ -21,10 +21,8 @@ Needs root (exim's -C as root; the daemon drops to Debian-exim).
 import json
 import os
 import pwd
-import shutil
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sink  # noqa: E402
