@@ -20,6 +20,8 @@ import struct
 import subprocess
 import threading
 
+import pytest
+
 
 class FakeDns:
     def __init__(self, host='127.0.0.1', port=53, srv=None, tlsa=None, ad=False, mx=None):
@@ -125,3 +127,15 @@ def can_fake_dns():
     finally:
         s.close()
     return None
+
+
+# For test modules: `from dnsfake import dns, needs_fake_dns` and
+# `pytestmark = needs_fake_dns`.
+needs_fake_dns = pytest.mark.skipif(can_fake_dns() is not None, reason=str(can_fake_dns()))
+
+
+@pytest.fixture
+def dns():
+    d = FakeDns()
+    yield d
+    d.stop()

@@ -3,21 +3,13 @@ server on loopback (the test never asks a real resolver)."""
 
 import subprocess
 
-import pytest
 
 import faultserver as fs
-from dnsfake import FakeDns, can_fake_dns, resolver_prefix
+from dnsfake import dns, needs_fake_dns, resolver_prefix  # noqa: F401  (dns: a fixture)
 
 MSG = b'Subject: dns\n\nbody\n'
 
-pytestmark = pytest.mark.skipif(can_fake_dns() is not None, reason=str(can_fake_dns()))
-
-
-@pytest.fixture
-def dns():
-    d = FakeDns()
-    yield d
-    d.stop()
+pytestmark = needs_fake_dns
 
 
 def run(run_mailcar, tmp_path, host, port=25):

@@ -14,18 +14,11 @@ import subprocess
 import pytest
 
 import faultserver as fs
-from dnsfake import FakeDns, can_fake_dns, resolver_prefix
+from dnsfake import dns, needs_fake_dns, resolver_prefix  # noqa: F401  (dns: a fixture)
 
 MSG = b'Subject: srv\n\nbody\n'
 
-pytestmark = pytest.mark.skipif(can_fake_dns() is not None, reason=str(can_fake_dns()))
-
-
-@pytest.fixture
-def dns():
-    d = FakeDns()
-    yield d
-    d.stop()
+pytestmark = needs_fake_dns
 
 
 def run(run_mailcar, tmp_path, lines, args=('rcpt@example.test',), trust_ad=False, timeout=30):
