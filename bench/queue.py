@@ -6,8 +6,9 @@ run: connection refused, then the durable write: temp file, fsync, link,
 rename, fsync the directory), then flushes them with one `mailcar -q` into
 the fault server (tests/integration/faultserver.py, settle 0).  For
 comparison it sends the same number of messages with one msmtp process per
-message, which is what msmtpq's queue flush does (msmtpq itself is not in
-Debian's msmtp package).  MAILCAR (default ./mailcar) picks the binary.
+message, which is what msmtpq's queue flush does.  msmtpq itself is in
+Debian's msmtp package (/usr/libexec/msmtp/msmtpq/); benchmark 5 of
+bench/run.sh measures it.  MAILCAR (default ./mailcar) picks the binary.
 """
 import os
 import shutil

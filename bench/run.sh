@@ -17,16 +17,20 @@ BENCH=$(cd "$(dirname "$0")" && pwd)
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
     OUT=${BENCH_OUT:-/tmp/mailcar-bench-quick}
-    N_SMALL=5 N_1M=2 N_10M=2 N_100M=1 N_RCPT=3 N_CRON=20 N_VER=5 N_WAN=2
+    N_SMALL=5 N_1M=2 N_10M=2 N_100M=1 N_RCPT=3 N_CRON=20 N_VER=5 N_WAN=2 N_QUEUE=100
 else
     OUT=${BENCH_OUT:-$BENCH}
-    N_SMALL=31 N_1M=9 N_10M=7 N_100M=5 N_RCPT=15 N_CRON=200 N_VER=31 N_WAN=7
+    N_SMALL=31 N_1M=9 N_10M=7 N_100M=5 N_RCPT=15 N_CRON=200 N_VER=31 N_WAN=7 N_QUEUE=1000
 fi
 DELAY_MS=25 # one way, so the round trip is 50 ms
 RCPT=rcpt@example.test
 T_START=$(date +%s)
+LOAD_BEFORE=$(cat /proc/loadavg)
+# What to say in RESULTS.md when the load average was above 1 (others on the machine).
+BENCH_LOAD_NOTE=${BENCH_LOAD_NOTE:-machine shared with other work}
 
-say() { printf '[bench %4ss] %s\n' $(($(date +%s) - T_START)) "$*" >&2; }
+say() { printf '[bench %4ss] %s\n' $(($(date +%s) - T_START)) "$*" >&2; LOADS+=("$(cut -d ' ' -f 1 /proc/loadavg)"); }
+LOADS=("$(cut -d ' ' -f 1 < /proc/loadavg)") # 1-minute load averages sampled at every step
 
 # ---- what the benchmarks need --------------------------------------------
 need=()
@@ -291,6 +295,97 @@ cron cron-tls-mc "${MC[@]}" "$C/starttls.conf" "$RCPT"
 cron cron-tls-mcoff "${MC[@]}" "$C/starttls-nocache.conf" "$RCPT"
 cron cron-tls-ms "${MS[@]}" "$C/starttls.conf" "$RCPT"
 
+# ---- 5. queue flush: mailcar -q against msmtpq ----------------------------------------
+say "5: queue flush of $N_QUEUE messages: mailcar -q, then msmtpq"
+# msmtpq is in Debian's msmtp package (/usr/libexec/msmtp/msmtpq/ in 1.8.23;
+# older packages had it under /usr/share/doc/msmtp/examples/msmtpq/).
+MSMTPQ= MSMTPQ_WHY=
+for f in "$(command -v msmtpq 2>/dev/null || true)" $(dpkg -L msmtp 2>/dev/null | grep '/msmtpq$' || true) \
+    /usr/libexec/msmtp/msmtpq/msmtpq /usr/share/doc/msmtp/examples/msmtpq/msmtpq; do
+    if [ -n "$f" ] && [ -f "$f" ]; then MSMTPQ=$f; break; fi
+done
+MQ=()
+if [ -z "$MSMTPQ" ]; then
+    MSMTPQ_WHY="msmtpq was not found (not on PATH, not in \`dpkg -L msmtp\`)"
+elif [ -x "$MSMTPQ" ]; then MQ=("$MSMTPQ"); else MQ=(bash "$MSMTPQ"); fi
+# A port where nothing listens: one the kernel gave a sink that is gone.
+"$W/sink" -L /dev/null > "$W/dead.ready" 2> /dev/null &
+dpid=$!
+for ((i = 0; i < 500; i++)); do [ -s "$W/dead.ready" ] && break; sleep 0.01; done
+read -r _ DEAD _ < "$W/dead.ready"
+kill "$dpid"
+wait "$dpid" 2> /dev/null || true
+if (exec 3<> "/dev/tcp/127.0.0.1/$DEAD") 2> /dev/null; then fail "5: something listens on port $DEAD, the closed port"; fi
+# The same two files, first pointing at the closed port, then at the sink:
+# msmtpq keeps "-C FILE RCPT" in its queue and mailcar its account name.
+qconf() {
+    conf queue-mc "$1" plain "queue on" "queue_dir $W/mcq"
+    conf queue-ms "$1" plain
+}
+qconf "$DEAD"
+# msmtpq's settings are environment variables (see the top of the script):
+# its queue and log here, no connection test (EMAIL_CONN_TEST=x; the default
+# pings debian.org before every send), no chatter.
+msmtpq_env() {
+    export MSMTPQ_Q=$W/msq MSMTPQ_LOG=$W/msq.log EMAIL_CONN_TEST=x EMAIL_QUEUE_QUIET=t MSMTP
+}
+qcount() { find "$1" -maxdepth 1 -name "*.$2" 2> /dev/null | wc -l; }
+# enq LABEL COMMAND...: N_QUEUE submissions of the 2 KB message to the closed port.
+enq() {
+    local label=$1
+    shift
+    "$W/runstat" -t 60 -n "$N_QUEUE" -i "$M2K" -- "$@" > "$R/$label.run" 2> "$R/$label.last-err" || true
+    awk '$5 != 0 { bad++ } END { exit bad > 0 }' "$R/$label.run" ||
+        fail "$label: $(awk '$5 != 0' "$R/$label.run" | wc -l) of $N_QUEUE submissions exited non-zero: $*"
+}
+sinkmsgs() { tail -n +$(($1 + 1)) "$W/sink.log" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^msgs=/) s += substr($i, 6) } END { print s + 0 }'; }
+# flush LABEL COMMAND...: one queue run against the sink.
+flush() {
+    local label=$1 sb st got i
+    shift
+    sb=$(wc -l < "$W/sink.log")
+    "$W/runstat" -t 600 -i /dev/null -- "$@" > "$R/$label.run" 2> "$R/$label.last-err" || true
+    st=$(awk '{ print $5 }' "$R/$label.run")
+    [ "$st" = 0 ] || fail "$label: exit status $st: $* ($(tail -n 1 "$R/$label.last-err"))"
+    # The sink logs a connection as it closes: wait (5 s at most) for them all.
+    for ((i = 0; i < 500; i++)); do
+        [ "$(sinkmsgs "$sb")" -lt "$N_QUEUE" ] || break
+        sleep 0.01
+    done
+    tail -n +$((sb + 1)) "$W/sink.log" > "$R/$label.sink"
+    got=$(sinkmsgs "$sb")
+    [ "$got" = "$N_QUEUE" ] || fail "$label: the sink received $got of $N_QUEUE messages"
+}
+# Each client enqueues and flushes in turn; `sync` first, so neither pays in
+# its fsyncs for the other's (or an earlier benchmark's) dirty pages.
+sync
+enq queue-enq-mc "${MC[@]}" "$C/queue-mc.conf" "$RCPT"
+qcount "$W/mcq" env > "$R/queue-enq-mc.queued"
+conf queue-mc "$PORT" plain "queue on" "queue_dir $W/mcq"
+sync
+# mailcar's first retry is due queue_retry (5 min) after the failure:
+# MAILCAR_NOW (its testing clock) puts the run an hour later.
+(export MAILCAR_NOW=+3600 && flush queue-flush-mc "${MC[@]}" "$C/queue-mc.conf" -q)
+qcount "$W/mcq" env > "$R/queue-flush-mc.left"
+if [ ${#MQ[@]} -gt 0 ]; then
+    sync
+    (msmtpq_env && enq queue-enq-ms "${MQ[@]}" -C "$C/queue-ms.conf" "$RCPT")
+    qcount "$W/msq" mail > "$R/queue-enq-ms.queued"
+    [ "$(cat "$R/queue-enq-ms.queued")" -gt 0 ] ||
+        MSMTPQ_WHY="msmtpq queued nothing: $(head -n 3 "$R/queue-enq-ms.last-err" | tr '\n' ' ')"
+fi
+for f in mc ms; do
+    [ ! -f "$R/queue-enq-$f.queued" ] || [ "$(cat "$R/queue-enq-$f.queued")" = "$N_QUEUE" ] ||
+        fail "queue-enq-$f: $(cat "$R/queue-enq-$f.queued") of $N_QUEUE messages were queued"
+done
+if [ ${#MQ[@]} -gt 0 ] && [ -z "$MSMTPQ_WHY" ]; then
+    conf queue-ms "$PORT" plain
+    sync
+    # what `msmtp-queue -r` runs (that wrapper execs "msmtpq --q-mgmt -r" from PATH)
+    (msmtpq_env && flush queue-flush-ms "${MQ[@]}" --q-mgmt -r)
+    qcount "$W/msq" mail > "$R/queue-flush-ms.left"
+fi
+
 # ---- 6. start-up and instruction counts ------------------------------------------
 say "6: --version wall, instruction counts"
 for ((i = 1; i <= N_VER; i++)); do
@@ -358,6 +453,7 @@ mib() { awk '$1 == "n/a" { print; next } { printf "%.1f\n", $1 / 1024 }'; }
     echo "| OpenSSL | $(openssl version) |"
     echo "| GnuTLS | $(dpkg-query -W -f '${Version}' libgnutls30 2>/dev/null || echo '?') (msmtp's TLS library) |"
     echo "| compiler (sink) | $(${CC:-cc} --version | head -n 1) |"
+    echo "| load average | before: $LOAD_BEFORE; after: $(cat /proc/loadavg); 1-minute, sampled at each step: $(printf '%s\n' "${LOADS[@]}" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo "–" hi }')$(printf '%s\n' "${LOADS[@]}" "$(cut -d ' ' -f 1 /proc/loadavg)" | awk '$1 > 1 { busy = 1 } END { exit !busy }' && echo " — above 1: $BENCH_LOAD_NOTE") |"
     echo
     echo "## How it was measured"
     echo
@@ -488,9 +584,44 @@ mib() { awk '$1 == "n/a" { print; next } { printf "%.1f\n", $1 / 1024 }'; }
     echo
 
     # 5
-    echo "## 5. Queue flush"
+    echo "## 5. Queue flush: $N_QUEUE queued messages, mailcar -q against msmtpq"
     echo
-    echo "Skipped: needs the queue issue (mailcar has no queue to flush yet)."
+    echo "Enqueue: each client is run $N_QUEUE times back to back (\`runstat -n $N_QUEUE\`) with the 2 KB message while its configuration points at a 127.0.0.1 port where nothing listens, so every submission fails with \"connection refused\" and is queued. mailcar: \`queue on\`, \`queue_dir \$W/mcq\` (it writes each message durably: fsync of the files and the directory). msmtpq (\`${MSMTPQ:-msmtpq}\`, from Debian's msmtp package): \`MSMTPQ_Q=\$W/msq MSMTPQ_LOG=\$W/msq.log EMAIL_CONN_TEST=x EMAIL_QUEUE_QUIET=t\`; it writes the message and the msmtp arguments to the queue first, then queues when msmtp fails (EMAIL_CONN_TEST=x skips its default connection test, a ping of debian.org before every send, which fails offline). Each client enqueues, then flushes, in turn, after a \`sync\`. Flush: the port is rewritten to the sink's in the same configuration file, then one queue run, measured with \`runstat\` (wall; CPU and peak RSS from \`wait4\`, which include the processes the run starts, RSS being the largest of them):"
+    echo
+    echo '```'
+    echo "MAILCAR_NOW=+3600 $MAILCAR_GIVEN -C \$W/conf/queue-mc.conf -q    # MAILCAR_NOW: the first retry is due 5 min after the failure"
+    echo "${MSMTPQ:-msmtpq} --q-mgmt -r    # what \`msmtp-queue -r\` execs: one msmtp process per queued message"
+    echo '```'
+    echo
+    if [ -n "$MSMTPQ_WHY" ]; then
+        echo "**msmtpq was not measured**: $MSMTPQ_WHY. mailcar alone below."
+        echo
+    fi
+    echo "| enqueue | client | queued | total wall s | messages/s | per message wall ms | per message CPU ms | peak RSS KiB |"
+    echo "|---|---|---|---|---|---|---|---|"
+    for cl in mc ms; do
+        f=$R/queue-enq-$cl.run
+        [ -f "$f" ] || continue
+        tot=$(col "$f" '$1' | awk '{ s += $1 } END { printf "%.2f", s }')
+        echo "| $N_QUEUE × 2 KB | $([ $cl = mc ] && echo mailcar || echo msmtpq) | $(cat "$R/queue-enq-$cl.queued" 2>/dev/null || echo n/a) | $tot | $(awk -v n="$(count "$f")" -v t="$tot" 'BEGIN { printf "%.0f", (t > 0 ? n / t : 0) }') | $(col "$f" '$1' 1000 | stat3 | fmt 1) | $(col "$f" '$2+$3' 1000 | stat3 | fmt 1) | $(col "$f" '$4' | stat3 | fmt 0) |"
+    done
+    echo
+    echo "| flush | client | wall s | messages/s | connections | messages received | left in queue | CPU s | peak RSS KiB | sink flights per message |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    for cl in mc ms; do
+        f=$R/queue-flush-$cl.run
+        [ -f "$f" ] || continue
+        w=$(col "$f" '$1' | med)
+        got=$(field "$R/queue-flush-$cl.sink" msgs | awk '{ s += $1 } END { print s + 0 }')
+        echo "| $N_QUEUE × 2 KB | $([ $cl = mc ] && echo "mailcar -q" || echo "msmtpq --q-mgmt -r") | $(awk -v w="$w" 'BEGIN { printf "%.3f", w }') | $(awk -v w="$w" -v n="$got" 'BEGIN { printf "%.0f", (w > 0 ? n / w : 0) }') | $(count "$R/queue-flush-$cl.sink") | $got | $(cat "$R/queue-flush-$cl.left" 2>/dev/null || echo n/a) | $(col "$f" '$2+$3' | awk '{ printf "%.2f", $1 }') | $(col "$f" '$4' | med) | $(field "$R/queue-flush-$cl.sink" flights | awk -v n="$got" '{ s += $1 } END { printf "%.1f", (n > 0 ? s / n : 0) }') |"
+    done
+    echo
+    if [ -f "$R/queue-flush-ms.run" ]; then
+        a=$(col "$R/queue-flush-mc.run" '$1' | med) b=$(col "$R/queue-flush-ms.run" '$1' | med)
+        echo "Ratio mailcar/msmtpq: enqueue total wall $(ratio "$(col "$R/queue-enq-mc.run" '$1' | awk '{ s += $1 } END { print s }')" "$(col "$R/queue-enq-ms.run" '$1' | awk '{ s += $1 } END { print s }')"); flush wall $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'), so mailcar flushes $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.0f", (a > 0 ? b / a : 0) }')× as many messages per second as msmtpq (target: ≥ 20×); flush peak RSS $(ratio "$(col "$R/queue-flush-mc.run" '$4' | med)" "$(col "$R/queue-flush-ms.run" '$4' | med)")."
+        echo
+    fi
+    echo "The sink's flights count its writes that follow a read, so per message it is at least 2 over a kept connection (after MAIL+RCPT+DATA, after the body) while a connection per message adds the greeting and the reply to EHLO (on loopback the sink also answers early when a client writes a pipelined group in several writes, as in benchmark 3)."
     echo
 
     # 6
