@@ -50,7 +50,8 @@ const struct conf_key conf_keys[] = {
     {"address_family", E, "any ipv4 ipv6", 0, "which addresses of host to try"},
     {"proxy_host", S, NULL, 0, "SOCKS5 proxy host"},
     {"proxy_port", I, NULL, 0, "SOCKS5 proxy port (default 1080)"},
-    {"proxy_user", S, NULL, 0, "user name for the SOCKS5 proxy"},
+    {"proxy_user", S, NULL, 0, "user name for the SOCKS5 proxy (a proxy on this machine only)"},
+    {"proxy_password", S, NULL, CONF_SECRET | CONF_NOARGV, "password for the SOCKS5 proxy"},
     {"domain", S, NULL, 0, "EHLO name and Message-ID domain (default /etc/mailname, else the FQDN)"},
     {"fallback_account", S, NULL, 0, "account to try when this one fails temporarily"},
     /* Time limits. */

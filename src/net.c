@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
@@ -414,20 +415,58 @@ static const char *socks_reason(unsigned char rep)
     return rep < sizeof reasons / sizeof reasons[0] ? reasons[rep] : "unknown reply";
 }
 
-static int socks5(int fd, const struct net_params *p, struct mc_err *err)
+/* RFC 1929: the password goes to the proxy in clear, so only to one on this machine. */
+static int socks5_login(int fd, const struct net_params *p, const struct addrinfo *proxy,
+                        struct mc_err *err)
+{
+    unsigned char b[3 + 2 * 255];
+    size_t ul = strlen(p->proxy_user), pl = p->proxy_password ? strlen(p->proxy_password) : 0;
+    bool local = proxy->ai_family == AF_INET
+                     ? (ntohl(((struct sockaddr_in *)proxy->ai_addr)->sin_addr.s_addr) >> 24) == 127
+                     : IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)proxy->ai_addr)->sin6_addr);
+    int r;
+
+    if (!local)
+        return mc_err_set(err, MC_CONFIG, "refusing to send proxy_user and proxy_password in "
+                          "clear text to a SOCKS proxy that is not on this machine");
+    if (ul > 255 || pl > 255)
+        return mc_err_set(err, MC_CONFIG, "proxy_user or proxy_password longer than 255 bytes");
+    b[0] = 1;
+    b[1] = (unsigned char)ul;
+    memcpy(b + 2, p->proxy_user, ul);
+    b[2 + ul] = (unsigned char)pl;
+    if (pl)
+        memcpy(b + 3 + ul, p->proxy_password, pl);
+    r = sock_io(fd, true, b, 3 + ul + pl, &p->lim, err);
+    mc_wipe(b, sizeof b);
+    if (r < 0 || sock_io(fd, false, b, 2, &p->lim, err) < 0)
+        return -1;
+    if (b[1] != 0)
+        return mc_err_set(err, MC_CONFIG, "SOCKS proxy %s refused proxy_user '%s' or its "
+                          "password", p->proxy_host, p->proxy_user);
+    return 0;
+}
+
+static int socks5(int fd, const struct net_params *p, const struct addrinfo *proxy,
+                  struct mc_err *err)
 {
     unsigned char b[300];
     size_t hl = strlen(p->host), skip;
     long port = strtol(p->port, NULL, 10);
+    bool login = p->proxy_user != NULL;
 
     if (hl > 255)
         return mc_err_set(err, MC_CONFIG, "host name too long for a SOCKS proxy");
-    memcpy(b, "\x05\x01\x00", 3);   /* version 5, one method: no authentication */
+    /* Version 5, one method: none, or user name and password when configured. */
+    b[0] = 5, b[1] = 1, b[2] = login ? 2 : 0;
     if (sock_io(fd, true, b, 3, &p->lim, err) < 0 || sock_io(fd, false, b, 2, &p->lim, err) < 0)
         return -1;
-    if (b[0] != 5 || b[1] != 0)
-        return mc_err_set(err, MC_CONFIG, "SOCKS proxy %s wants authentication, which mailcar "
-                          "does not offer yet", p->proxy_host);
+    if (b[0] != 5 || b[1] != (login ? 2 : 0))
+        return mc_err_set(err, MC_CONFIG, "SOCKS proxy %s does not accept %s", p->proxy_host,
+                          login ? "user name and password authentication"
+                                : "clients without authentication (set proxy_user)");
+    if (login && socks5_login(fd, p, proxy, err) < 0)
+        return -1;
     b[0] = 5, b[1] = 1, b[2] = 0, b[3] = 3, b[4] = (unsigned char)hl;
     memcpy(b + 5, p->host, hl);
     b[5 + hl] = (unsigned char)(port >> 8);
@@ -493,16 +532,17 @@ static int connect_tcp(const struct net_params *p, char *peer, size_t peerlen, s
     if (resolve(p, host, port, &res, err) < 0)
         return p->proxy_host ? mc_err_prefix(err, "proxy") : -1;
     fd = connect_race(res, p, &won, err);
-    if (fd >= 0)
-        peer_name(won, peer, peerlen);
-    freeaddrinfo(res);
-    if (fd < 0)
+    if (fd < 0) {
+        freeaddrinfo(res);
         return mc_err_prefix(err, "cannot connect to %s%s port %s", p->proxy_host ? "proxy " : "",
                              host, port);
-    if (p->proxy_host && socks5(fd, p, err) < 0) {
-        close(fd);
-        return -1;
     }
+    peer_name(won, peer, peerlen);
+    if (p->proxy_host && socks5(fd, p, won, err) < 0) {
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
     return fd;
 }
 

@@ -39,6 +39,8 @@ struct net_params {
     const char *socket_path;  /* a Unix domain socket instead of host and port, or NULL */
     const char *proxy_host;   /* SOCKS5 proxy, or NULL; it resolves host itself */
     const char *proxy_port;
+    const char *proxy_user;   /* RFC 1929 user name and password, or NULL */
+    const char *proxy_password;
     bool implicit_tls;        /* TLS from the first byte (port 465) */
     const struct tls_params *tls;   /* for STARTTLS or implicit TLS; NULL for none */
 };

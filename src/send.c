@@ -329,6 +329,8 @@ static int open_one(struct run *r, struct conn *c, struct smtp_session *s,
         .socket_path = r->st.socket_path,
         .proxy_host = r->st.proxy_host,
         .proxy_port = r->st.proxy_port,
+        .proxy_user = r->st.proxy_user,
+        .proxy_password = r->st.proxy_password,
         .tls = r->st.tls == SMTP_TLS_NONE ? NULL : &r->st.tlsp,
     };
 

@@ -341,7 +341,7 @@ static const struct {
     const char *key;
     bool fatal;
 } not_yet[] = {
-    {"proxy_user", true},     {"tls_crl_file", true},
+    {"tls_crl_file", true},
     {"undisclosed_recipients", true},
     {"logfile_time_format", false}, {"ntlmdomain", false},
     {"tls_min_dh_prime_bits", false}, {"auto_from", false}, {"maildomain", false},
@@ -393,6 +393,8 @@ int settings_load(struct settings *st, const struct account *a, struct mc_err *e
     st->host = conf_str(a, "host", NULL);
     st->socket_path = conf_str(a, "socket", NULL);
     st->proxy_host = conf_str(a, "proxy_host", NULL);
+    st->proxy_user = conf_str(a, "proxy_user", NULL);
+    st->proxy_password = conf_str(a, "proxy_password", NULL);
     if (st->socket_path && *st->socket_path == '\0')
         st->socket_path = NULL;
     if (st->proxy_host && *st->proxy_host == '\0')

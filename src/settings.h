@@ -36,6 +36,8 @@ struct settings {
     bool lmtp;                 /* protocol lmtp */
     const char *socket_path;   /* socket: a Unix domain socket instead of host:port */
     const char *proxy_host;    /* SOCKS5 proxy */
+    const char *proxy_user;    /* RFC 1929 credentials, for a proxy on loopback only */
+    const char *proxy_password;
     char proxy_port[8];
     struct tls_params tlsp;
     bool auth;

@@ -75,8 +75,10 @@ def v6_relay(port):
 class Socks5:
     """A no-authentication SOCKS5 server that maps every name to one port."""
 
-    def __init__(self, port):
+    def __init__(self, port, creds=None):
         self.target = port
+        self.creds = creds          # (user, password): require RFC 1929 login
+        self.logins = []
         self.requests = []
         self.methods = []
         self.sock = socket.socket()
@@ -103,7 +105,19 @@ class Socks5:
             try:
                 ver, n = self.recv(c, 2)
                 self.methods.append(self.recv(c, n))
-                c.sendall(b'\x05\x00')
+                if self.creds:
+                    c.sendall(b'\x05\x02')
+                    ver, ul = self.recv(c, 2)
+                    user = self.recv(c, ul).decode()
+                    password = self.recv(c, self.recv(c, 1)[0]).decode()
+                    self.logins.append((user, password))
+                    ok = (user, password) == self.creds
+                    c.sendall(b'\x01\x00' if ok else b'\x01\x01')
+                    if not ok:
+                        c.close()
+                        continue
+                else:
+                    c.sendall(b'\x05\x00')
                 ver, cmd, _, atyp = self.recv(c, 4)
                 if atyp == 3:
                     host = self.recv(c, self.recv(c, 1)[0]).decode()
@@ -144,6 +158,73 @@ def test_socks5_resolves_name_remotely(faultserver, run_mailcar):
     assert proxy.requests == [(3, 'relay.internal.example', 2525)]
     assert proxy.methods == [b'\x00']
     assert len(srv.messages) == 1
+
+
+def test_socks5_login(faultserver, run_mailcar):
+    srv = faultserver(responder=fs.Responder(), tls=False)
+    proxy = Socks5(srv.port, creds=('alice', 'pr0xy-pw'))
+    base = ['host relay.example', 'proxy_host 127.0.0.1', 'proxy_port %d' % proxy.port,
+            'proxy_user alice']
+    r = run_mailcar(['-v', 'rcpt@example.test'], server=srv, stdin=MSG, stop_server=False,
+                    config=base + ['proxy_password pr0xy-pw'])
+    assert r.code == 0, r.describe()
+    assert proxy.methods == [b'\x02'] and proxy.logins == [('alice', 'pr0xy-pw')]
+    assert b'pr0xy-pw' not in r.stderr
+    r = run_mailcar(['rcpt@example.test'], server=srv, stdin=MSG,
+                    config=base + ['proxy_password wrong'])
+    assert r.code == 78, r.describe()
+    assert b"refused proxy_user 'alice'" in r.stderr
+    assert len(srv.messages) == 1
+
+
+def test_socks5_proxy_wants_login_we_lack(faultserver, run_mailcar):
+    srv = faultserver(responder=fs.Responder(), tls=False)
+    proxy = Socks5(srv.port, creds=('alice', 'x'))
+    r = run_mailcar(['rcpt@example.test'], stdin=MSG,
+                    config=['host relay.example', 'proxy_host 127.0.0.1',
+                            'proxy_port %d' % proxy.port])
+    assert r.code == 78, r.describe()
+    assert b'set proxy_user' in r.stderr
+
+
+REMOTE_PROXY = r"""
+import socket, subprocess, sys, threading
+subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)
+subprocess.run(['ip', 'addr', 'add', '192.0.2.1/32', 'dev', 'lo'], check=True)
+got = []
+s = socket.socket(); s.bind(('192.0.2.1', 1080)); s.listen(1)
+def serve():
+    c, _ = s.accept()
+    c.recv(3); c.sendall(b'\x05\x02')
+    c.settimeout(2)
+    try:
+        got.append(c.recv(600))
+    except OSError:
+        pass
+    c.close()
+threading.Thread(target=serve, daemon=True).start()
+p = subprocess.run(sys.argv[1:], input=b'Subject: x\n\nx\n', capture_output=True, timeout=20)
+sys.stdout.write('%d\n%r\n' % (p.returncode, got))
+sys.stderr.write(p.stderr.decode())
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason='needs root for a private network namespace')
+def test_socks5_login_only_to_a_local_proxy(run_mailcar, tmp_path):
+    """In a network namespace of the test's own, the proxy sits on 192.0.2.1,
+    an address of that namespace that is not loopback: no credentials go out."""
+    path, _ = run_mailcar.write_config(['account default', 'host relay.example', 'tls off',
+                                        'auth off', 'proxy_host 192.0.2.1', 'proxy_user alice',
+                                        'proxy_password pr0xy-pw', 'from s@example.test'])
+    p = subprocess.run(['unshare', '-n', '/usr/bin/python3', '-c', REMOTE_PROXY,
+                        run_mailcar.binary, '-C', path, 'rcpt@example.test'],
+                       capture_output=True, env=run_mailcar.env(), timeout=40)
+    if p.returncode != 0:
+        pytest.skip('cannot build a network namespace here: %s' % p.stderr.decode()[-200:])
+    code, got = p.stdout.decode().splitlines()[:2]
+    assert code == '78', p.stderr
+    assert b'not on this machine' in p.stderr
+    assert 'pr0xy-pw' not in got
 
 
 def test_socks5_refusal(run_mailcar):
