@@ -173,3 +173,49 @@ def test_swaks_pipe(faultserver, run_mailcar):
     srv.stop()
     assert p.returncode == 0, p.stdout + p.stderr
     assert len(srv.messages) == 1
+
+
+PHP_CLIENT = r'''<?php
+// An SMTP client over `sendmail -bs`, as PHP mailers (Symfony's sendmail
+// transport in -bs mode) drive it: proc_open, then plain SMTP on the pipes.
+$p = proc_open($argv[1], [0 => ['pipe', 'r'], 1 => ['pipe', 'w']], $pipes);
+function reply($pipes) {
+    $all = '';
+    while (($line = fgets($pipes[1])) !== false) {
+        $all .= $line;
+        if (strlen($line) >= 4 && $line[3] === ' ') break;
+    }
+    return $all;
+}
+function say($pipes, $cmd, $want) {
+    fwrite($pipes[0], $cmd . "\r\n");
+    $r = reply($pipes);
+    if (substr($r, 0, 3) !== $want) { fwrite(STDERR, "$cmd -> $r"); exit(1); }
+}
+if (substr(reply($pipes), 0, 3) !== '220') exit(1);
+say($pipes, 'EHLO php.example.test', '250');
+say($pipes, 'MAIL FROM:<app@example.test>', '250');
+say($pipes, 'RCPT TO:<user@example.test>', '250');
+say($pipes, 'DATA', '354');
+say($pipes, "Subject: from PHP\r\n\r\n..dotted\r\nbye\r\n.", '250');
+say($pipes, 'QUIT', '221');
+fclose($pipes[0]); fclose($pipes[1]);
+exit(proc_close($p));
+'''
+
+
+@pytest.mark.skipif(shutil.which('php') is None, reason='php-cli is not installed '
+                    '(tests/setup-debian.sh installs it)')
+def test_php_drives_bs(faultserver, run_mailcar, tmp_path):
+    srv = faultserver(responder=fs.Responder(), tls=False)
+    path, _ = run_mailcar.write_config(
+        ['account default', 'host 127.0.0.1', 'port %d' % srv.port, 'tls off', 'auth off'])
+    script = tmp_path / 'client.php'
+    script.write_text(PHP_CLIENT)
+    p = subprocess.run(['php', str(script), '%s -C %s -bs' % (run_mailcar.binary, path)],
+                       capture_output=True, env=run_mailcar.env(), timeout=30)
+    srv.wait_idle()
+    srv.stop()
+    assert p.returncode == 0, p.stderr
+    assert len(srv.messages) == 1
+    assert srv.messages[0].endswith(b'\r\n.dotted\r\nbye\r\n')
