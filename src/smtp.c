@@ -594,15 +594,23 @@ static int envelope(struct smtp_session *s, struct smtp_envelope *env, struct ms
 /* Dot-stuff (RFC 5321 4.5.2) a CRLF-normalised chunk; *bol carries "at line start" across chunks. */
 static int dot_stuff(const char *p, size_t n, bool *bol, struct buf *out)
 {
-    size_t start = 0;
+    size_t start = 0, i = 0;
+    const char *nl;
 
-    for (size_t i = 0; i < n; i++) {
+    /* Jump from line start to line start: memchr runs far faster than a byte loop. */
+    while (i < n) {
         if (*bol && p[i] == '.') {
             if (buf_add(out, p + start, i - start) < 0 || buf_addch(out, '.') < 0)
                 return -1;
             start = i;
         }
-        *bol = p[i] == '\n';
+        nl = memchr(p + i, '\n', n - i);
+        if (nl == NULL) {
+            *bol = false;
+            break;
+        }
+        i = (size_t)(nl - p) + 1;
+        *bol = true;
     }
     return buf_add(out, p + start, n - start);
 }
