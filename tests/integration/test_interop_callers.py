@@ -162,6 +162,23 @@ def test_debian_cron_argv(mailcar, postfix, tmp_path):
     assert body(m) == b'job output: caf\xc3\xa9\n.\nafter a lone dot\n'
 
 
+def test_debian_cron_argv_root_through_aliases(mailcar, postfix, tmp_path):
+    """The same argv with `root` mapped by an aliases file, as /etc/aliases
+    maps it on a real system: the message reaches the admin, not root@."""
+    aliases = tmp_path / 'aliases'
+    aliases.write_text('postmaster: root\nroot: admin@example.test, bob@example.test\n')
+    cfg = write_private(str(tmp_path / 'mailcar.conf'),
+                        config_lines(postfix, 'plain') + ['aliases %s' % aliases])
+    postfix.mark()
+    r = subprocess.run([mailcar, '-C', cfg, '-FCronDaemon', '-i', '-B8BITMIME', '-oem', 'root'],
+                       input=b'From: root (Cron Daemon)\nTo: root\nSubject: Cron job\n\nout\n',
+                       capture_output=True, timeout=30,
+                       env={'PATH': '/usr/bin:/bin', 'HOME': str(tmp_path), 'LC_ALL': 'C'})
+    assert r.returncode == 0, r.stderr.decode(errors='replace')
+    [m] = delivered(postfix)
+    assert sorted(m.recipients) == ['admin@example.test', BOB]
+
+
 def test_cronie_argv(mailcar, postfix, tmp_path):
     """cronie / vixie-cron: -FCronDaemon -odi -oem -oi -t (recipients from To)."""
     msg = b'From: root (Cron Daemon)\nTo: bob\nSubject: Cron <root@host> job\n\nout\n'
