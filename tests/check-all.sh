@@ -75,6 +75,7 @@ item lint bash tests/lint.sh
 item valgrind bash tests/valgrind.sh "$gcc_dir/mailcar"
 item package bash tests/package.sh
 item install bash tests/install.sh
+item soak /usr/bin/python3 tests/soak.py --quick --mailcar "$gcc_dir/mailcar"
 if [ -x tests/fuzz/run.sh ]; then
     item fuzz-smoke bash tests/fuzz/run.sh "${FUZZ_SECONDS:-20}"
 fi
