@@ -301,8 +301,7 @@ def test_syslog_bad_facility(run_mailcar):
     assert b'syslog' in r.stderr
 
 
-@pytest.mark.parametrize('line', ['proxy_user alice',
-                                  'tls_crl_file /etc/ssl/crl.pem', 'undisclosed_recipients on'])
+@pytest.mark.parametrize('line', ['tls_crl_file /etc/ssl/crl.pem', 'undisclosed_recipients on'])
 def test_unsupported_keys_refused(run_mailcar, line):
     r = run_mailcar(['rcpt@example.test'], config=[line], stdin=MSG)
     assert r.code == 78, r.describe()
