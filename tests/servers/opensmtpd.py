@@ -81,9 +81,7 @@ def missing_prerequisites():
     return None
 
 
-def load(d):
-    with open(os.path.join(d, "info.json")) as f:
-        return json.load(f)
+load = sink.load
 
 
 def is_running(d):

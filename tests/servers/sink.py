@@ -183,3 +183,9 @@ def cli(argv, name, doc, start, stop, is_running):
         stop(d)
         return 0
     return 0 if is_running(d) else 1
+
+
+def load(d):
+    """The info.json a server script wrote into DIR when it started."""
+    with open(os.path.join(d, "info.json")) as f:
+        return json.load(f)
