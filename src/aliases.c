@@ -162,6 +162,7 @@ struct expand {
     aliases_read_fn rd;
     void *arg;
     struct strlist path;     /* names being expanded, for loops */
+    struct strlist done;     /* names fully expanded: their targets are in out already */
     unsigned includes;       /* :include: files being read, nested */
     struct strlist *out;
 };
@@ -225,6 +226,10 @@ static int expand_name(struct expand *x, const char *name, struct mc_err *err)
         return 0;
     }
 expand:
+    /* A name reached again by another route adds nothing new; without this,
+     * "a: b b", "b: c c", ... fans out exponentially. */
+    if (strlist_has_ci(&x->done, name))
+        return 0;
     if (x->path.n + x->includes >= ALIASES_DEPTH)
         return mc_err_set(err, MC_CONFIG, "%s:%u: aliases nested deeper than %d (a loop?) at "
                           "'%s'", x->a->file, al->line, ALIASES_DEPTH, name);
@@ -232,6 +237,8 @@ expand:
     for (size_t i = 0; r == 0 && i < al->targets.n; i++)
         r = expand_target(x, al->targets.v[i], err);
     free(x->path.v[--x->path.n]);
+    if (r == 0)
+        strlist_add(&x->done, name);
     return r;
 }
 
@@ -248,6 +255,7 @@ int aliases_expand(const struct aliases *a, const char *rcpt, aliases_read_fn rd
     }
     r = expand_name(&x, rcpt, err);
     strlist_free(&x.path);
+    strlist_free(&x.done);
     return r;
 }
 
