@@ -123,24 +123,8 @@ def install_deliver(d):
     return write(os.path.join(d, "deliver.py"), DELIVER, 0o755)
 
 
-def read_pid(path):
-    try:
-        with open(path) as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def alive(pid):
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+# One definition of "is this pid running" for every server script (a zombie is not).
+from pf import alive, read_pid  # noqa: E402,F401
 
 
 def kill_pid(pid, timeout=5.0):
