@@ -92,6 +92,17 @@ int buf_add(struct buf *b, const void *p, size_t n)
     return 0;
 }
 
+char *buf_space(struct buf *b, size_t n)
+{
+    return buf_reserve(b, n) < 0 ? NULL : b->data + b->len;
+}
+
+void buf_commit(struct buf *b, size_t k)
+{
+    b->len += k;
+    b->data[b->len] = '\0';
+}
+
 int buf_addstr(struct buf *b, const char *s)
 {
     return buf_add(b, s, strlen(s));

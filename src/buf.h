@@ -40,6 +40,13 @@ int buf_addstr(struct buf *b, const char *s);
 int buf_addch(struct buf *b, char c);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/*
+ * Writing in place: buf_space makes room for n more bytes and returns where
+ * they go (NULL as buf_reserve fails); buf_commit then adds the k <= n
+ * written there.
+ */
+char *buf_space(struct buf *b, size_t n);
+void buf_commit(struct buf *b, size_t k);
 /* Remove the first n bytes. */
 void buf_consume(struct buf *b, size_t n);
 

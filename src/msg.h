@@ -4,9 +4,12 @@
  * The message: read in full before any connection is made, checked,
  * normalised to CRLF, headers rewritten (Bcc removed, Date / Message-ID /
  * From added), recipients extracted for -t.  The header block lives in
- * memory (bounded), the body in an unlinked temporary file, so memory stays
- * flat whatever the size.  The SMTP engine reads the canonical bytes back
- * through msg_reader; dot-stuffing is the engine's job, not this module's.
+ * memory (bounded).  The body stays where it is when the message is a
+ * regular file (stdin redirected from one, --input): it is checked there and
+ * converted to CRLF as it is read, so a large message is read twice and never
+ * copied.  Any other input (a pipe) goes to an unlinked spool file.  Memory
+ * stays flat whatever the size.  msg_reader produces the bytes to send, with
+ * dot-stuffing for DATA when asked.
  */
 #ifndef MC_MSG_H
 #define MC_MSG_H
@@ -14,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -40,10 +44,26 @@ struct msg_opts {
     time_t now;               /* time for an added Date:, 0 = the current time (tests) */
 };
 
+/*
+ * Where the body's octets are: [start, end) of fd.  Either a file of ours
+ * holding CRLF lines as they will be sent (the spool, a queue file), or, in
+ * place, the caller's own regular file as it was given (lines ending in LF
+ * or CRLF), with what it looked like when checked: if it changes before the
+ * last octet is read, reading fails rather than send something unchecked.
+ */
+struct msg_body {
+    bool open;                /* false: no body (a zeroed struct msg has none) */
+    int fd;
+    off_t start, end;
+    bool in_place;
+    off_t file_size;          /* in place: the file's size and mtime when it was checked */
+    struct timespec mtime;
+};
+
 struct msg {
     struct buf head;          /* final header block, CRLF lines, ending with the empty line */
-    FILE *body;               /* unlinked temp file: body, CRLF lines, not dot-stuffed */
-    off_t body_size;
+    struct msg_body body;
+    off_t body_size;          /* octets of the body as sent: CRLF lines, not dot-stuffed */
     bool eightbit;            /* a byte >= 0x80 anywhere */
     bool utf8_headers;        /* a byte >= 0x80 in the header block */
     bool mime;                /* the message has a MIME-Version header */
@@ -56,7 +76,9 @@ struct msg {
 };
 
 /*
- * Read a whole message from fd.  Refuses (MC_DATAERR, naming the line number)
+ * Read a whole message from fd (a regular file is used in place from its
+ * current offset: fd must stay unchanged until the message is sent; msg
+ * keeps a duplicate of it).  Refuses (MC_DATAERR, naming the line number)
  * a bare CR, a NUL, a header line over 998 octets, a header block over
  * MSG_HEADER_MAX, a body line over 998 octets in a MIME message.  A line that
  * is not a header field ends the header block (it starts the body).  A
@@ -79,16 +101,32 @@ int msg_downgrade_7bit(struct msg *m, struct mc_err *err);
 /* Total octets msg_reader will produce. */
 off_t msg_size(const struct msg *m);
 
-/* Sequential access to the canonical message bytes (header block, then body). */
+/* Take fd, a file of ours holding size octets of CRLF lines, as m's body. */
+void msg_set_body(struct msg *m, int fd, off_t size);
+
+/* Sequential access to the message as sent (header block, then body). */
+enum {
+    MSG_RD_BODY = 1,          /* the body only */
+    MSG_RD_STUFF = 2,         /* dot-stuffed for DATA (RFC 5321 4.5.2) */
+};
 struct msg_reader {
     const struct msg *m;
+    unsigned flags;
     size_t head_off;
-    bool body_started;
-    off_t body_off;           /* the reader keeps its own offset: the file position is unused */
+    off_t off;                /* next octet of the body's file: the file position is unused */
+    off_t made;               /* body octets produced, stuffed dots not counted */
+    bool bol;                 /* at the start of a line */
+    bool cr;                  /* the last octet read was a CR */
+    bool ended;
+    char *raw;                /* read buffer, when the octets are changed on the way */
 };
-void msg_reader_init(struct msg_reader *r, const struct msg *m);
-/* Returns bytes read into p (0 at the end) or -1 with MC_IOERR. */
+void msg_reader_init(struct msg_reader *r, const struct msg *m, unsigned flags);
+/*
+ * Returns octets read into p (0 at the end) or -1: MC_IOERR when the file
+ * cannot be read or (in place) changed since it was checked.  n >= 16.
+ */
 ssize_t msg_reader_read(struct msg_reader *r, char *p, size_t n, struct mc_err *err);
+void msg_reader_done(struct msg_reader *r);
 
 /* Free everything and close the spool; m may be zeroed or already freed. */
 void msg_free(struct msg *m);

@@ -502,22 +502,19 @@ static int write_env_tmp(const struct queue *q, const char *id, const struct qen
 static int copy_body(int fd, const struct msg *m, struct mc_err *err)
 {
     char chunk[65536];
-    off_t off = 0;
+    struct msg_reader rd;
+    ssize_t n = 0;
 
-    while (m && m->body && off < m->body_size) {
-        size_t want = m->body_size - off < (off_t)sizeof chunk ? (size_t)(m->body_size - off)
-                                                                : sizeof chunk;
-        ssize_t n = pread(fileno(m->body), chunk, want, off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return mc_err_set(err, MC_IOERR, "reading the message spool: %s",
-                              n < 0 ? strerror(errno) : "short file");
-        if (write_all(fd, chunk, (size_t)n) < 0)
-            return mc_err_set(err, MC_IOERR, "writing the queue: %s", strerror(errno));
-        off += n;
-    }
-    return 0;
+    if (m == NULL)
+        return 0;
+    msg_reader_init(&rd, m, MSG_RD_BODY);
+    while ((n = msg_reader_read(&rd, chunk, sizeof chunk, err)) > 0)
+        if (write_all(fd, chunk, (size_t)n) < 0) {
+            n = mc_err_set(err, MC_IOERR, "writing the queue: %s", strerror(errno));
+            break;
+        }
+    msg_reader_done(&rd);
+    return n < 0 ? -1 : 0;
 }
 
 static int new_id(const struct queue *q, char *id)
@@ -741,14 +738,14 @@ int queue_msg(struct qitem *it, struct msg *m, struct mc_err *err)
     buf_init(&m->head, MSG_HEADER_MAX + 65536);
     if (buf_add(&m->head, it->env.head.data, it->env.head.len) < 0)
         return mc_err_set(err, MC_DATAERR, "queued header block too large");
-    fd = dup(it->fd);
-    if (fd < 0 || fstat(fd, &st) < 0 || (m->body = fdopen(fd, "r")) == NULL) {
+    fd = fcntl(it->fd, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0 || fstat(fd, &st) < 0) {
         if (fd >= 0)
             close(fd);
         return mc_err_set(err, MC_IOERR, "cannot read queued message %s: %s", it->id,
                           strerror(errno));
     }
-    m->body_size = st.st_size;
+    msg_set_body(m, fd, st.st_size);
     m->eightbit = it->env.flags & QF_EIGHTBIT;
     m->body_eightbit = it->env.flags & QF_BODY8;
     m->utf8_headers = it->env.flags & QF_UTF8HDR;

@@ -138,6 +138,24 @@ static void status_of(const char *reply, const char *def, char *out, size_t len)
         snprintf(out, len, "%s", def);
 }
 
+/* b into an unlinked temporary file, as m's body; -1 with errno set. */
+static int bounce_body(struct msg *m, const struct buf *b)
+{
+    FILE *f = tmpfile();
+    int fd = -1, e;
+
+    if (f && fwrite(b->data, 1, b->len, f) == b->len && fflush(f) == 0)
+        fd = fcntl(fileno(f), F_DUPFD_CLOEXEC, 3);
+    e = errno;
+    if (f)
+        fclose(f);
+    errno = e;
+    if (fd < 0)
+        return -1;
+    msg_set_body(m, fd, (off_t)b->len);
+    return 0;
+}
+
 /*
  * The delivery status notification (RFC 3464) for the failed recipients
  * of it, from the null sender, as a new queued message.
@@ -188,13 +206,11 @@ static int queue_bounce(struct run *r, struct queue *q, const struct qitem *it, 
     buf_printf(&b, "\r\n--%s/%s\r\nContent-Type: text/rfc822-headers\r\n\r\n", it->id, dom);
     buf_add(&b, o->head.data, o->head.len);
     buf_printf(&b, "--%s/%s--\r\n", it->id, dom);
-    m.body = tmpfile();
-    if (m.body == NULL || fwrite(b.data, 1, b.len, m.body) != b.len || fflush(m.body) != 0) {
+    if (bounce_body(&m, &b) < 0) {
         buf_release(&b);
         msg_free(&m);
         return mc_err_set(err, MC_IOERR, "cannot write the bounce: %s", strerror(errno));
     }
-    m.body_size = (off_t)b.len;
     buf_release(&b);
     qenv_init(&e);
     e.created = e.next = q->now;

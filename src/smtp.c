@@ -591,51 +591,29 @@ static int envelope(struct smtp_session *s, struct smtp_envelope *env, struct ms
     return accepted;
 }
 
-/* Dot-stuff (RFC 5321 4.5.2) a CRLF-normalised chunk; *bol carries "at line start" across chunks. */
-static int dot_stuff(const char *p, size_t n, bool *bol, struct buf *out)
-{
-    size_t start = 0, i = 0;
-    const char *nl;
-
-    /* Jump from line start to line start: memchr runs far faster than a byte loop. */
-    while (i < n) {
-        if (*bol && p[i] == '.') {
-            if (buf_add(out, p + start, i - start) < 0 || buf_addch(out, '.') < 0)
-                return -1;
-            start = i;
-        }
-        nl = memchr(p + i, '\n', n - i);
-        if (nl == NULL) {
-            *bol = false;
-            break;
-        }
-        i = (size_t)(nl - p) + 1;
-        *bol = true;
-    }
-    return buf_add(out, p + start, n - start);
-}
-
 static int send_body(struct smtp_session *s, struct msg *m, bool bdat, struct mc_err *err)
 {
     struct msg_reader rd;
-    char *chunk = malloc(BODY_CHUNK);
-    bool bol = true;
     ssize_t n = 0;
     int r = 0;
 
-    if (chunk == NULL)
-        return mc_err_set(err, MC_OSERR, "out of memory");
-    msg_reader_init(&rd, m);
+    msg_reader_init(&rd, m, bdat ? 0 : MSG_RD_STUFF);
     if (bdat)
         r = cmd(s, "BDAT %lld LAST", (long long)msg_size(m));
-    while (r == 0 && (n = msg_reader_read(&rd, chunk, BODY_CHUNK, err)) > 0) {
-        r = bdat ? buf_add(&s->out, chunk, (size_t)n) : dot_stuff(chunk, (size_t)n, &bol, &s->out);
-        if (r < 0)
+    /* Read straight into the output buffer: the body is copied once on its way out. */
+    while (r == 0) {
+        char *p = buf_space(&s->out, BODY_CHUNK);
+        if (p == NULL) {
             r = mc_err_set(err, MC_OSERR, "out of memory");
-        else if (s->out.len >= BODY_CHUNK)
+            break;
+        }
+        if ((n = msg_reader_read(&rd, p, BODY_CHUNK, err)) <= 0)
+            break;
+        buf_commit(&s->out, (size_t)n);
+        if (s->out.len >= BODY_CHUNK)
             r = flush(s, err);
     }
-    free(chunk);
+    msg_reader_done(&rd);
     if (r < 0 || n < 0) {
         s->broken = true;   /* the server has part of a message: never let it end */
         return -1;

@@ -154,7 +154,9 @@ class MailcarRunner:
         neither, a port nothing listens on.  config: extra lines for the
         default account (a key it already has is replaced, others are
         appended; see merge_config), or the whole file with replace_config.  use_config=False: no -C at all.  argv0: run through
-        a symlink of this name (mailq, newaliases, sendmail ...).
+        a symlink of this name (mailq, newaliases, sendmail ...).  stdin:
+        bytes or text, written through a pipe, or an open file, given to the
+        client as its stdin (at the file's current offset).
         """
         if port is None:
             port = server.port if server is not None else fs.free_port()
@@ -177,13 +179,16 @@ class MailcarRunner:
         argv += list(args)
         if isinstance(stdin, str):
             stdin = stdin.encode('utf-8')
+        # A file object is the client's stdin as it is (a regular file, read in place).
+        stdin_fd = stdin if hasattr(stdin, 'fileno') else subprocess.PIPE
+        stdin = None if hasattr(stdin, 'fileno') else stdin
         if len(_hangs) >= MAX_HANGS:
             pytest.fail('not run: mailcar was killed by the timeout %d times already in this '
                         'session (%s ...); fix the hang first or raise MAILCAR_TEST_MAX_HANGS'
                         % (len(_hangs), _hangs[0]), pytrace=False)
         timeout = min(timeout, MAX_CLIENT_SECONDS)
         t0 = time.monotonic()
-        p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        p = subprocess.Popen(argv, stdin=stdin_fd, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=self.env(env), cwd=self.tmpdir,
                              start_new_session=True)
         timed_out = False

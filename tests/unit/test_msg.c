@@ -104,24 +104,36 @@ static int read_file(const char *s, size_t n, const struct msg_opts *o, struct m
     return r;
 }
 
-/* Everything msg_reader produces, read `chunk` octets at a time; NUL-terminated. */
-static char *dump_chunk(const struct msg *m, size_t chunk, size_t *len)
+/* Everything msg_reader produces with flags, read `chunk` octets at a time; NUL-terminated. */
+static char *dump_flags(const struct msg *m, unsigned flags, size_t chunk, size_t *len)
 {
     struct msg_reader r;
     struct mc_err err;
-    size_t cap = (size_t)msg_size(m) + 1, n = 0;
+    size_t cap = 2 * (size_t)msg_size(m) + 3, n = 0;
     char *p = malloc(cap + chunk);
     ssize_t k;
 
     assert_non_null(p);
-    msg_reader_init(&r, m);
+    msg_reader_init(&r, m, flags);
     while ((k = msg_reader_read(&r, p + n, chunk, &err)) > 0) {
         n += (size_t)k;
         assert_true(n <= cap - 1);
     }
-    assert_int_equal(k, 0);
-    assert_int_equal(n, (size_t)msg_size(m));
+    msg_reader_done(&r);
+    if (k < 0)
+        fail_msg("msg_reader_read failed: %s", err.msg);
     p[n] = '\0';
+    if (len)
+        *len = n;
+    return p;
+}
+
+static char *dump_chunk(const struct msg *m, size_t chunk, size_t *len)
+{
+    size_t n;
+    char *p = dump_flags(m, 0, chunk, &n);
+
+    assert_int_equal(n, (size_t)msg_size(m));
     if (len)
         *len = n;
     return p;
@@ -132,31 +144,69 @@ static char *dump(const struct msg *m)
     return dump_chunk(m, 65536, NULL);
 }
 
+/* s (CRLF lines) dot-stuffed, the slow obvious way. */
+static char *stuff(const char *s)
+{
+    char *o = malloc(2 * strlen(s) + 1), *q = o;
+    bool bol = true;
+
+    assert_non_null(o);
+    for (; *s; s++) {
+        if (bol && *s == '.')
+            *q++ = '.';
+        *q++ = *s;
+        bol = *s == '\n';
+    }
+    *q = '\0';
+    return o;
+}
+
+/* m read every way (whole, in small odd pieces, dot-stuffed) gives want. */
+static void expect_reads(const struct msg *m, const char *want)
+{
+    static const size_t chunks[] = {65536, 16, 17, 101};
+    char *st = stuff(want), *got;
+
+    for (size_t i = 0; i < sizeof chunks / sizeof chunks[0]; i++) {
+        got = dump_chunk(m, chunks[i], NULL);
+        assert_string_equal(got, want);
+        free(got);
+        got = dump_flags(m, MSG_RD_STUFF, chunks[i], NULL);
+        assert_string_equal(got, st);
+        free(got);
+    }
+    free(st);
+}
+
+/* in, through a pipe (spooled) and from a regular file (read in place), gives want. */
 static void expect(const struct msg_opts *o, const char *in, const char *want)
 {
-    struct msg m;
-    struct mc_err err;
-    char *got;
+    for (int file = 0; file < 2; file++) {
+        struct msg m;
+        struct mc_err err;
+        int r = file ? read_file(in, strlen(in), o, &m, &err) : read_n(in, strlen(in), o, &m, &err);
 
-    if (read_n(in, strlen(in), o, &m, &err) < 0)
-        fail_msg("msg_read failed: %s", err.msg);
-    got = dump(&m);
-    assert_string_equal(got, want);
-    free(got);
-    msg_free(&m);
+        if (r < 0)
+            fail_msg("msg_read (%s) failed: %s", file ? "file" : "pipe", err.msg);
+        assert_int_equal(m.body.in_place, file && !m.qp_encoded);
+        expect_reads(&m, want);
+        msg_free(&m);
+    }
 }
 
 static void expect_err_n(const struct msg_opts *o, const char *in, size_t n, enum mc_class cls,
                          const char *msg)
 {
-    struct msg m;
-    struct mc_err err;
+    for (int file = 0; file < 2; file++) {
+        struct msg m;
+        struct mc_err err;
 
-    assert_int_equal(read_n(in, n, o, &m, &err), -1);
-    assert_int_equal(err.cls, cls);
-    assert_string_equal(err.msg, msg);
-    assert_null(m.body);
-    msg_free(&m);
+        assert_int_equal(file ? read_file(in, n, o, &m, &err) : read_n(in, n, o, &m, &err), -1);
+        assert_int_equal(err.cls, cls);
+        assert_string_equal(err.msg, msg);
+        assert_false(m.body.open);
+        msg_free(&m);
+    }
 }
 
 static void expect_err(const struct msg_opts *o, const char *in, enum mc_class cls, const char *msg)

@@ -202,6 +202,7 @@ static void test_files(void **state)
     struct mc_err err;
     struct msg m;
     struct stat st;
+    FILE *f;
 
     (void)state;
     snprintf(dir, sizeof dir, "%s/a/b", top);
@@ -211,10 +212,11 @@ static void test_files(void **state)
     sample(&e);
     memset(&m, 0, sizeof m);
     buf_init(&m.head, 100);
-    m.body = tmpfile();
-    fputs("line 1\r\n.line 2\r\n", m.body);
-    fflush(m.body);
-    m.body_size = 16;
+    f = tmpfile();
+    fputs("line 1\r\n.line 2\r\n", f);
+    fflush(f);
+    msg_set_body(&m, dup(fileno(f)), 17);
+    fclose(f);
     assert_int_equal(queue_add(&q, &e, &m, id, &err), 0);
     assert_int_equal(queue_add(&q, &e, NULL, id2, &err), 0);
     assert_string_not_equal(id, id2);
@@ -228,7 +230,7 @@ static void test_files(void **state)
     assert_int_equal(queue_lock(&q, id, false, &other, &err), 1);
     struct msg back;
     assert_int_equal(queue_msg(&it, &back, &err), 0);
-    assert_int_equal(back.body_size, 16);
+    assert_int_equal(back.body_size, 17);
     assert_int_equal(back.head.len, e.head.len);
     assert_true(back.eightbit);
     msg_free(&back);
