@@ -338,6 +338,38 @@ static void cache_setup(struct tls *t, const struct tls_params *p)
     cache_load(t);
 }
 
+/*
+ * After the handshake, records go out through a buffer: SSL_write makes one
+ * 16 KiB record at a time, and a write(2) for each cost more than the
+ * encryption does (100 MB: 6,400 writes, 30% of the time).  tls_write
+ * flushes it.  Without the buffer (no memory) the records go one by one.
+ */
+#define GATHER_SIZE (256 * 1024)
+static void gather_writes(struct tls *t)
+{
+    BIO *sock = SSL_get_wbio(t->ssl), *buf = BIO_new(BIO_f_buffer());
+
+    if (buf == NULL || BIO_set_write_buffer_size(buf, GATHER_SIZE) != 1 || !BIO_up_ref(sock)) {
+        BIO_free(buf);
+        return;
+    }
+    BIO_push(buf, sock);
+    SSL_set0_wbio(t->ssl, buf);
+}
+
+static int flush_writes(struct tls *t, struct mc_err *err)
+{
+    BIO *w = SSL_get_wbio(t->ssl);
+
+    while (BIO_flush(w) <= 0) {
+        if (!BIO_should_retry(w))
+            return mc_err_set(err, MC_TEMPFAIL, "sending to the server: %s", ssl_reason());
+        if (net_wait(t->fd, POLLOUT, t->lim, "sending to the server", err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int handshake(struct tls *t, const struct tls_params *p, struct mc_err *err)
 {
     int r, w;
@@ -366,6 +398,7 @@ static int handshake(struct tls *t, const struct tls_params *p, struct mc_err *e
     }
     snprintf(t->desc, sizeof t->desc, "%s %s%s", SSL_get_version(t->ssl),
              SSL_get_cipher_name(t->ssl), tls_resumed(t) ? " (session resumed)" : "");
+    gather_writes(t);
     return 0;
 }
 
@@ -448,7 +481,7 @@ int tls_write(struct tls *t, const void *p, size_t n, struct mc_err *err)
         if (w < 0)
             return -1;
     }
-    return 0;
+    return flush_writes(t, err);
 }
 
 bool tls_pending(struct tls *t)
