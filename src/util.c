@@ -16,10 +16,15 @@
 
 void mc_wipe(void *p, size_t n)
 {
+#ifdef HAVE_EXPLICIT_BZERO
+    /* A byte loop over the 256 KiB output buffer cost 2 M instructions a send. */
+    explicit_bzero(p, n);
+#else
     volatile unsigned char *q = p;
 
     while (n--)
         *q++ = 0;
+#endif
 }
 
 void mc_free_secret(char *s)
