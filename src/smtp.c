@@ -59,7 +59,7 @@ void smtp_init(struct smtp_session *s, struct conn *c, const struct smtp_params 
 void smtp_release(struct smtp_session *s)
 {
     buf_release(&s->in);
-    buf_wipe(&s->out);    /* may have held an AUTH response */
+    buf_release(&s->out);   /* AUTH responses were wiped as they were sent */
     reply_release(&s->reply);
 }
 
@@ -288,7 +288,11 @@ static int auth_send(struct smtp_session *s, const struct buf *raw, const char *
     buf_wipe(&b64);
     if (r < 0)
         return mc_err_set(err, MC_OSERR, "out of memory");
-    return flush(s, err);
+    /* Nothing else is queued with it: the bytes to wipe are the whole buffer. */
+    size_t sent = s->out.len;
+    r = flush(s, err);
+    mc_wipe(s->out.data, sent);
+    return r;
 }
 
 static int auth_pick(struct smtp_session *s, enum sasl_mech *mech, struct mc_err *err)
