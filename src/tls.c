@@ -87,10 +87,8 @@ static int load_trust(SSL_CTX *ctx, const struct tls_params *p, struct mc_err *e
 
 static SSL_CTX *make_ctx(const struct tls_params *p, struct mc_err *err)
 {
-    SSL_CTX *ctx;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 
-    OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
-    ctx = SSL_CTX_new(TLS_client_method());
     if (ctx == NULL) {
         mc_err_set(err, MC_SOFTWARE, "TLS setup: %s", ssl_reason());
         return NULL;
@@ -406,6 +404,12 @@ struct tls *tls_prepare(const struct tls_params *p, struct mc_err *err)
 {
     struct tls *t = mc_calloc(1, sizeof *t);
 
+    /*
+     * Before any other OpenSSL call.  No openssl.cnf (see mailcar.conf(5));
+     * no clean-up at exit, which only frees memory the exit frees anyway
+     * (1.4 M instructions, 5% of a STARTTLS submission).
+     */
+    OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT, NULL);
     t->fd = -1;
     ERR_clear_error();
     t->ctx = make_ctx(p, err);
