@@ -554,3 +554,23 @@ def test_default_port_hint_for_msmtp_files(run_mailcar):
         pytest.skip('something listens on 127.0.0.1:587 on this machine')
     assert r.code == 75, r.describe()
     assert b"add 'port 25'" in r.stderr
+
+
+def openssl_conf(tmp_path, body):
+    path = tmp_path / 'openssl.cnf'
+    path.write_text('openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\n'
+                    'system_default = sys\n[sys]\n' + body)
+    return str(path)
+
+
+def test_system_openssl_policy_applies(faultserver, run_mailcar, tls_certs, tmp_path):
+    """openssl.cnf's MinProtocol is a distribution's crypto policy: it outranks our default."""
+    conf = openssl_conf(tmp_path, 'MinProtocol = TLSv1.3\n')
+    for env, want in (({}, 0), ({'OPENSSL_CONF': conf}, 75)):
+        srv = tls_server(faultserver)
+        srv.ssl_context.maximum_version = ssl.TLSVersion.TLSv1_2
+        r = send(run_mailcar, srv, tls_config(tls_certs) + ['host localhost'], env=env,
+                 wait_server=0.5)
+        assert r.code == want, r.describe()
+    assert b'protocol' in r.stderr or b'version' in r.stderr, r.describe()
+
