@@ -1019,13 +1019,43 @@ static void block_scan(struct rd *r, const char *p, size_t n)
     r->blk_8bit = has_8bit(p, n);
 }
 
+/*
+ * The bulk of a large message: body lines in a block with no CR or NUL.
+ * What line_end would do for each, less what cannot happen here; a line
+ * that needs more (too long, a lone dot) is left to line_end.
+ */
+static int body_lines(struct rd *r, const char **sp, const char *end)
+{
+    const char *s = *sp, *nl;
+    int rc = 0;
+
+    while ((nl = memchr(s, '\n', (size_t)(end - s))) != NULL) {
+        size_t n = (size_t)(nl - s);
+        if (n > MSG_LINE_MAX || (n == 1 && s[0] == '.' && r->o->dot_ends))
+            break;
+        if (r->blk_8bit && !r->m->body_eightbit)
+            r->m->body_eightbit = has_8bit(s, n);
+        if ((rc = spool_put(&r->sp, s, n, true, r->err)) < 0)
+            break;
+        r->line++;
+        s = nl + 1;
+    }
+    *sp = s;
+    return rc;
+}
+
 /* Handle the complete lines in p[0..n); *used says how much was consumed. */
 static int feed(struct rd *r, const char *p, size_t n, size_t *used)
 {
     const char *s = p, *end = p + n, *nl;
 
     block_scan(r, p, n);
-    while (!r->done && (nl = memchr(s, '\n', (size_t)(end - s))) != NULL) {
+    while (!r->done) {
+        if (r->in_body && !r->in_piece && !r->blk_cr && !r->blk_nul &&
+            body_lines(r, &s, end) < 0)
+            return -1;
+        if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
+            break;
         r->cur = r->base + (s - p);
         r->next = r->base + (nl + 1 - p);
         if (line_end(r, s, (size_t)(nl - s), true) < 0)
