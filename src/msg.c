@@ -27,6 +27,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -81,6 +83,10 @@ struct rd {
     struct fields f; /* split from raw once the block has ended */
     struct spool sp;
     int place_fd;       /* >= 0: the input is a regular file, its body is used in place */
+    off_t size;         /* in place: the file's size */
+    off_t limit;        /* in place: stop reading here (-1: at the end) */
+    struct half *half;  /* in place: the helper checking the rest, or NULL */
+    bool split_tried;
     off_t base;         /* offset in the input of the read buffer's first octet */
     off_t cur, next;    /* offsets of the line being handled and of the one after it */
     off_t body_start;   /* offset of the body's first octet, -1 until known */
@@ -1075,16 +1081,33 @@ static int feed(struct rd *r, const char *p, size_t n, size_t *used)
     return 0;
 }
 
+/* Up to n octets of input at offset at: read in place with pread, up to the limit. */
+static ssize_t read_block(struct rd *r, int fd, char *p, size_t n, off_t at)
+{
+    ssize_t k;
+
+    if (r->limit >= 0 && (off_t)n > r->limit - at)
+        n = (size_t)(r->limit - at);
+    if (n == 0)
+        return 0;
+    do
+        k = r->place_fd >= 0 ? pread(r->place_fd, p, n, at) : read(fd, p, n);
+    while (k < 0 && errno == EINTR);
+    if (k < 0)
+        return mc_err_set(r->err, MC_IOERR, "reading the message: %s", strerror(errno));
+    return k;
+}
+
+static void start_half(struct rd *r, off_t at);
+
 static int read_input(struct rd *r, int fd, char *in)
 {
     size_t have = 0, used;
 
     for (;;) {
-        ssize_t n = read(fd, in + have, IO_SIZE);
-        if (n < 0 && errno == EINTR)
-            continue;
+        ssize_t n = read_block(r, fd, in + have, IO_SIZE, r->base + (off_t)have);
         if (n < 0)
-            return mc_err_set(r->err, MC_IOERR, "reading the message: %s", strerror(errno));
+            return -1;
         if (n == 0)
             break;
         have += (size_t)n;
@@ -1095,6 +1118,8 @@ static int read_input(struct rd *r, int fd, char *in)
         memmove(in, in + used, have - used);
         have -= used;
         r->base += (off_t)used;
+        if (r->in_body && !r->split_tried && r->place_fd >= 0)
+            start_half(r, r->base + (off_t)have);
     }
     r->body_end = r->base + (off_t)have;
     /* The last line had no newline: it gets CRLF like the others. */
@@ -1105,6 +1130,94 @@ static int read_input(struct rd *r, int fd, char *in)
         return line_end(r, in, have, false);
     }
     return 0;
+}
+
+/* ---- checking a large body on two cores --------------------------------- */
+
+/*
+ * A large body in a regular file is checked on two cores: a helper thread
+ * takes the second half while this one does the first (100 MB: 34 -> 20
+ * ms of a 100 ms send).  The halves meet at a line boundary and the
+ * helper's counts are added to ours.  An error it finds would carry a line
+ * number counted from the middle: its half is then checked again here, in
+ * order, so that errors read the same whichever way the message came.
+ */
+#define SPLIT_MIN ((off_t)8 * 1024 * 1024)
+
+struct half {
+    pthread_t tid;
+    struct rd r;
+    struct msg scratch; /* where its body_add records 8-bit octets */
+    struct mc_err err;
+    char *in;
+    int rc;
+};
+
+static void *half_run(void *arg)
+{
+    struct half *h = arg;
+
+    h->rc = read_input(&h->r, -1, h->in);
+    return NULL;
+}
+
+/* In the body, with the next read to start at at: hand the second half of the rest over. */
+static void start_half(struct rd *r, off_t at)
+{
+    char probe[4096];
+    off_t mid = at + (r->size - at) / 2;
+    ssize_t k;
+    const char *nl;
+    struct half *h;
+    sigset_t all, old;
+    off_t split;
+
+    r->split_tried = true;
+    if (r->size - at < SPLIT_MIN || (k = pread(r->place_fd, probe, sizeof probe, mid)) <= 0 ||
+        (nl = memchr(probe, '\n', (size_t)k)) == NULL || (h = calloc(1, sizeof *h)) == NULL)
+        return;
+    split = mid + (nl - probe) + 1;
+    h->r = (struct rd){.o = r->o, .m = &h->scratch, .err = &h->err, .sp.fd = -1,
+                       .place_fd = r->place_fd, .size = r->size, .limit = -1,
+                       .split_tried = true, .base = split, .body_start = -1,
+                       .line = 1, .in_body = true, .refuse_long = r->refuse_long};
+    h->in = malloc(IO_SIZE + CARRY_MAX);
+    /* Signals are this thread's business. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (h->in == NULL || pthread_create(&h->tid, NULL, half_run, h) != 0) {
+        free(h->in);
+        free(h);
+        h = NULL;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (h) {
+        r->limit = split;   /* not h->r.base: the helper is already moving it */
+        r->half = h;
+    }
+}
+
+/* After our half: wait for the helper, then take its counts or, on an error, redo its half. */
+static int end_half(struct rd *r, int fd, char *in, bool merge)
+{
+    struct half *h = r->half;
+    int rc = 0;
+
+    pthread_join(h->tid, NULL);
+    r->half = NULL;
+    r->limit = -1;
+    if (merge && !r->done && h->rc == 0) {
+        r->sp.size += h->r.sp.size;
+        r->line += h->r.line - 1;
+        r->long_line |= h->r.long_line;
+        r->m->body_eightbit |= h->scratch.body_eightbit;
+        r->body_end = h->r.body_end;
+    } else if (merge && !r->done) {
+        rc = read_input(r, fd, in);
+    }
+    free(h->in);
+    free(h);
+    return rc;
 }
 
 /* Everything is read: rewrite the header block, re-encode the body if a line was too long. */
@@ -1151,19 +1264,21 @@ static void msg_init(struct msg *m)
  * when sending, with the offset reading starts at.  -1 for anything else,
  * or when no descriptor is left (the spool then does the job).
  */
-static int place_open(int fd, off_t *base)
+static int place_open(int fd, off_t *base, off_t *size)
 {
     struct stat st;
 
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (*base = lseek(fd, 0, SEEK_CUR)) < 0)
         return -1;
+    *size = st.st_size;
     return fcntl(fd, F_DUPFD_CLOEXEC, 3);
 }
 
 int msg_read(int fd, const struct msg_opts *o, struct msg *m, struct mc_err *err)
 {
     struct mc_err scratch;
-    struct rd r = {.o = o, .m = m, .err = err ? err : &scratch, .line = 1, .body_start = -1};
+    struct rd r = {.o = o, .m = m, .err = err ? err : &scratch, .line = 1, .body_start = -1,
+                   .limit = -1};
     char *in = malloc(IO_SIZE + CARRY_MAX);
     int rc;
 
@@ -1171,7 +1286,7 @@ int msg_read(int fd, const struct msg_opts *o, struct msg *m, struct mc_err *err
     mc_err_clear(r.err);
     buf_init(&r.raw, MSG_HEADER_MAX);
     m->spool_dir = mc_strdup(spool_dir(o));
-    r.place_fd = place_open(fd, &r.base);
+    r.place_fd = place_open(fd, &r.base, &r.size);
     spool_count_only(&r.sp);
     if (in == NULL)
         rc = oom(r.err);
@@ -1179,6 +1294,10 @@ int msg_read(int fd, const struct msg_opts *o, struct msg *m, struct mc_err *err
         rc = r.place_fd >= 0 ? 0 : spool_open(&r.sp, m->spool_dir, r.err);
     if (rc == 0)
         rc = read_input(&r, fd, in);
+    if (r.half) {
+        int hr = end_half(&r, fd, in, rc == 0);
+        rc = rc < 0 ? rc : hr;
+    }
     if (rc == 0 && !r.in_body)
         head_end(&r, -1);
     if (rc == 0)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a bare Debian 12 machine (as root) to a verdict:
 #   installs what is missing, then builds and runs `make check` twice
-#   (gcc -Werror; clang -Werror with ASan+UBSan), then `make distcheck`,
+#   (gcc -Werror; clang -Werror with ASan+UBSan), the message unit tests
+#   under ThreadSanitizer, then `make distcheck`,
 #   the man-page lint, cppcheck + clang-tidy (tests/lint.sh), the protocol and
 #   attack tests once under valgrind (tests/valgrind.sh) and a short run of
 #   every fuzz target.
@@ -68,6 +69,13 @@ item build-clang-asan build "$asan_dir" clang "$asan_flags"
 (cd "$asan_dir" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 step check-clang-asan make -j"$jobs" check) || true
 count_suite "$asan_dir/test-suite.log"
+
+# The one threaded path (msg.c checks a large message file on two cores),
+# its unit tests under ThreadSanitizer.
+tsan_dir=$top/_build/clang-tsan
+item tsan-msg sh -c "rm -rf '$tsan_dir' && mkdir -p '$tsan_dir' && cd '$tsan_dir' &&
+    '$top/configure' --enable-werror CC=clang CFLAGS='-g -O1 -fsanitize=thread' &&
+    make -j$jobs tests/unit/test_msg && TSAN_OPTIONS=halt_on_error=1 ./tests/unit/test_msg"
 
 item distcheck sh -c "cd '$gcc_dir' && MAILCAR_SKIP_INTEGRATION='distcheck runs the unit layer only; the integration layer ran above' make -j$jobs distcheck"
 item man-lint sh -c "mandoc -Tlint -Wwarning man/*.[0-9]"

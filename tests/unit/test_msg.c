@@ -1341,6 +1341,94 @@ static void big_round_trip(bool crlf, bool file)
     free(text);
 }
 
+/*
+ * A body over 8 MiB from a file is checked on two cores, split at a line
+ * boundary near its middle.  With `special` (n octets) as a line in the
+ * second half, the outcome must be the pipe's to the octet: same body and
+ * flags, or the same error with the same line number.
+ */
+static void split_agrees(const char *head, const char *special, size_t n, bool dot_ends)
+{
+    struct msg_opts o = opts();
+    struct msg mf, mp;
+    struct mc_err ef, ep;
+    size_t tn = 12 * 1024 * 1024, hn = strlen(head), at, len, nf, np;
+    char *text = make_text(tn, 11, false), *in, *bf, *bp;
+    int rf, rp;
+
+    at = (size_t)(strchr(text + tn * 3 / 4, '\n') - text) + 1;
+    len = hn + tn + n;
+    in = malloc(len);
+    assert_non_null(in);
+    memcpy(in, head, hn);
+    memcpy(in + hn, text, at);
+    memcpy(in + hn + at, special, n);
+    memcpy(in + hn + at + n, text + at, tn - at);
+    o.dot_ends = dot_ends;
+    rf = read_file(in, len, &o, &mf, &ef);
+    rp = read_n(in, len, &o, &mp, &ep);
+    assert_int_equal(rf, rp);
+    if (rf < 0) {
+        assert_int_equal(ef.cls, ep.cls);
+        assert_string_equal(ef.msg, ep.msg);
+    } else {
+        assert_int_equal(mf.body_size, mp.body_size);
+        assert_int_equal(mf.body_eightbit, mp.body_eightbit);
+        assert_int_equal(mf.qp_encoded, mp.qp_encoded);
+        bf = dump_flags(&mf, MSG_RD_BODY, 65536, &nf);
+        bp = dump_flags(&mp, MSG_RD_BODY, 65536, &np);
+        assert_int_equal(nf, np);
+        assert_true(memcmp(bf, bp, nf) == 0);
+        free(bf);
+        free(bp);
+    }
+    msg_free(&mf);
+    msg_free(&mp);
+    free(in);
+    free(text);
+}
+
+#define SPLIT_TEST(name, head, special, dot_ends) \
+    static void name(void **state) \
+    { \
+        (void)state; \
+        split_agrees(head, special, sizeof special - 1, dot_ends); \
+    }
+SPLIT_TEST(split_plain, "Subject: s\n\n", "", false)
+SPLIT_TEST(split_bare_cr, "Subject: s\n\n", "a bare\rCR\n", false)
+SPLIT_TEST(split_nul, "Subject: s\n\n", "a NUL\0here\n", false)
+SPLIT_TEST(split_eight_bit, "Subject: s\n\n", "caf\xc3\xa9\n", false)
+SPLIT_TEST(split_long_line_reencoded, "Subject: s\n\n",
+           "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234"
+           "5678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+           "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234"
+           "5678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+           "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234"
+           "5678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+           "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234"
+           "5678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+           "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234"
+           "5678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+           "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234"
+           "5678901234567890123456789012345678901234567890123456789012345678901234567890123456789\n",
+           false)
+SPLIT_TEST(split_long_line_mime, "MIME-Version: 1.0\nSubject: s\n\n",
+           "01234567890123456789012345678901234567890123456789012345678901234567890123456789012345"
+           "01234567890123456789012345678901234567890123456789012345678901234567890123456789012345"
+           "01234567890123456789012345678901234567890123456789012345678901234567890123456789012345"
+           "01234567890123456789012345678901234567890123456789012345678901234567890123456789012345"
+           "01234567890123456789012345678901234567890123456789012345678901234567890123456789012345"
+           "01234567890123456789012345678901234567890123456789012345678901234567890123456789012345"
+           "01234567890123456789012345678901234567890123456789012345678901234567890123456789012345"
+           "01234567890123456789012345678901234567890123456789012345678901234567890123456789012345"
+           "01234567890123456789012345678901234567890123456789012345678901234567890123456789012345"
+           "01234567890123456789012345678901234567890123456789012345678901234567890123456789012345"
+           "01234567890123456789012345678901234567890123456789012345678901234567890123456789012345"
+           "01234567890123456789012345678901234567890123456789012345678901234567890123456789012345\n",
+           false)
+SPLIT_TEST(split_lone_dot_ends, "Subject: s\n\n", ".\n", true)
+SPLIT_TEST(split_lone_dot_kept, "Subject: s\n\n", ".\n", false)
+
 static void big_lf_pipe(void **state)
 {
     big_round_trip(false, false);
@@ -1503,6 +1591,14 @@ int main(void)
         cmocka_unit_test(to_undisclosed),
         cmocka_unit_test(added_fields_order),
         cmocka_unit_test(big_lf_pipe),
+        cmocka_unit_test(split_plain),
+        cmocka_unit_test(split_bare_cr),
+        cmocka_unit_test(split_nul),
+        cmocka_unit_test(split_eight_bit),
+        cmocka_unit_test(split_long_line_reencoded),
+        cmocka_unit_test(split_long_line_mime),
+        cmocka_unit_test(split_lone_dot_ends),
+        cmocka_unit_test(split_lone_dot_kept),
         cmocka_unit_test(big_crlf_file),
         cmocka_unit_test(reader_chunk_sizes),
         cmocka_unit_test(spool_dir_missing),
