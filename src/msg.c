@@ -1134,6 +1134,12 @@ static int read_input(struct rd *r, int fd, char *in)
 
 /* ---- checking a large body on two cores --------------------------------- */
 
+/* A helper thread pays only where it has a processor of its own. */
+static bool second_core(void)
+{
+    return sysconf(_SC_NPROCESSORS_ONLN) > 1;
+}
+
 /*
  * A large body in a regular file is checked on two cores: a helper thread
  * takes the second half while this one does the first (100 MB: 34 -> 20
@@ -1173,7 +1179,7 @@ static void start_half(struct rd *r, off_t at)
     off_t split;
 
     r->split_tried = true;
-    if (r->size - at < SPLIT_MIN || (k = pread(r->place_fd, probe, sizeof probe, mid)) <= 0 ||
+    if (r->size - at < SPLIT_MIN || !second_core() || (k = pread(r->place_fd, probe, sizeof probe, mid)) <= 0 ||
         (nl = memchr(probe, '\n', (size_t)k)) == NULL || (h = calloc(1, sizeof *h)) == NULL)
         return;
     split = mid + (nl - probe) + 1;
@@ -1377,10 +1383,15 @@ void msg_reader_init(struct msg_reader *r, const struct msg *m, unsigned flags)
     r->bol = true;
 }
 
+static void ahead_stop(struct msg_reader *r);
+
 void msg_reader_done(struct msg_reader *r)
 {
+    ahead_stop(r);
     free(r->raw);
+    free(r->chunk);
     r->raw = NULL;
+    r->chunk = NULL;
 }
 
 /*
@@ -1505,6 +1516,172 @@ ssize_t msg_reader_read(struct msg_reader *r, char *p, size_t n, struct mc_err *
     if (r->ended || !r->m->body.open)
         return 0;
     return read_body(r, p, n, err);
+}
+
+/* ---- reading ahead on a second core -------------------------------------- */
+
+/*
+ * Sending a large message, reading and converting it (30 ms per 100 MB)
+ * and writing it to the socket (about as much again) took turns on one
+ * core.  A helper thread now fills a ring of pieces while the caller sends
+ * the previous ones; the caller holds one piece at a time, the helper
+ * fills the others.  An error (the file changed) reaches the caller after
+ * the pieces before it, so it is still seen before the end of data.
+ */
+#define AHEAD_MIN ((off_t)4 * 1024 * 1024)
+#define AHEAD_SLOTS 8
+#define CHUNK_SIZE (128 * 1024 + 2)   /* read_body reads half, converted it may double, + CRLF */
+
+struct msg_ahead {
+    pthread_t tid;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;          /* signalled when what its one waiter waits for is there */
+    struct msg_reader in;       /* the helper's reader */
+    char *slot[AHEAD_SLOTS];
+    size_t len[AHEAD_SLOTS];
+    unsigned first, count;      /* filled pieces: slot[first], the count after it */
+    bool held;                  /* the caller holds the slot before first */
+    bool helper_waits, caller_waits;
+    bool finished, stop;
+    ssize_t last;               /* how the helper finished: 0 at the end, -1 on an error */
+    struct mc_err err;
+};
+
+static unsigned slots_free(const struct msg_ahead *a)
+{
+    return AHEAD_SLOTS - a->count - a->held;
+}
+
+/*
+ * With the ring full the helper sleeps until half of it is free: waking it
+ * for every slot cost two context switches a piece.
+ */
+static void *ahead_run(void *arg)
+{
+    struct msg_ahead *a = arg;
+    unsigned i;
+    ssize_t n;
+
+    for (;;) {
+        pthread_mutex_lock(&a->mu);
+        if (slots_free(a) == 0) {
+            a->helper_waits = true;
+            while (!a->stop && slots_free(a) < AHEAD_SLOTS / 2)
+                pthread_cond_wait(&a->cv, &a->mu);
+            a->helper_waits = false;
+        }
+        i = (a->first + a->count) % AHEAD_SLOTS;
+        if (a->stop) {
+            pthread_mutex_unlock(&a->mu);
+            return NULL;
+        }
+        pthread_mutex_unlock(&a->mu);
+        n = msg_reader_read(&a->in, a->slot[i], CHUNK_SIZE, &a->err);
+        pthread_mutex_lock(&a->mu);
+        if (n > 0) {
+            a->len[i] = (size_t)n;
+            a->count++;
+        } else {
+            a->finished = true;
+            a->last = n;
+        }
+        if (a->caller_waits)
+            pthread_cond_signal(&a->cv);
+        pthread_mutex_unlock(&a->mu);
+        if (n <= 0)
+            return NULL;
+    }
+}
+
+static void ahead_free(struct msg_ahead *a)
+{
+    for (unsigned i = 0; i < AHEAD_SLOTS; i++)
+        free(a->slot[i]);
+    msg_reader_done(&a->in);
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->cv);
+    free(a);
+}
+
+/* A helper for r, or NULL (no memory, no thread): then the caller reads itself. */
+static struct msg_ahead *ahead_start(const struct msg_reader *r)
+{
+    struct msg_ahead *a = calloc(1, sizeof *a);
+    sigset_t all, old;
+    int rc = -1;
+
+    if (a == NULL)
+        return NULL;
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cv, NULL);
+    msg_reader_init(&a->in, r->m, r->flags);
+    for (unsigned i = 0; i < AHEAD_SLOTS; i++)
+        if ((a->slot[i] = malloc(CHUNK_SIZE)) == NULL)
+            goto out;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&a->tid, NULL, ahead_run, a);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+out:
+    if (rc != 0) {
+        ahead_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+static void ahead_stop(struct msg_reader *r)
+{
+    struct msg_ahead *a = r->ahead;
+
+    if (a == NULL)
+        return;
+    pthread_mutex_lock(&a->mu);
+    a->stop = true;
+    pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    pthread_join(a->tid, NULL);
+    ahead_free(a);
+    r->ahead = NULL;
+}
+
+static ssize_t ahead_next(struct msg_ahead *a, const char **p, struct mc_err *err)
+{
+    ssize_t n;
+
+    pthread_mutex_lock(&a->mu);
+    a->held = false;
+    if (a->helper_waits && slots_free(a) >= AHEAD_SLOTS / 2)
+        pthread_cond_signal(&a->cv);
+    a->caller_waits = true;
+    while (a->count == 0 && !a->finished)
+        pthread_cond_wait(&a->cv, &a->mu);
+    a->caller_waits = false;
+    if (a->count > 0) {
+        *p = a->slot[a->first];
+        n = (ssize_t)a->len[a->first];
+        a->first = (a->first + 1) % AHEAD_SLOTS;
+        a->count--;
+        a->held = true;
+    } else {
+        n = a->last;
+        if (n < 0)
+            *err = a->err;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return n;
+}
+
+ssize_t msg_reader_next(struct msg_reader *r, const char **p, struct mc_err *err)
+{
+    if (r->ahead == NULL && r->chunk == NULL && r->m->body_size >= AHEAD_MIN && second_core())
+        r->ahead = ahead_start(r);
+    if (r->ahead)
+        return ahead_next(r->ahead, p, err);
+    if (r->chunk == NULL && (r->chunk = malloc(CHUNK_SIZE)) == NULL)
+        return oom(err);
+    *p = r->chunk;
+    return msg_reader_read(r, r->chunk, CHUNK_SIZE, err);
 }
 
 void msg_free(struct msg *m)

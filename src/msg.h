@@ -119,6 +119,8 @@ struct msg_reader {
     bool cr;                  /* the last octet read was a CR */
     bool ended;
     char *raw;                /* read buffer, when the octets are changed on the way */
+    char *chunk;              /* msg_reader_next's buffer */
+    struct msg_ahead *ahead;  /* msg_reader_next's helper thread, for a large body */
 };
 void msg_reader_init(struct msg_reader *r, const struct msg *m, unsigned flags);
 /*
@@ -126,6 +128,14 @@ void msg_reader_init(struct msg_reader *r, const struct msg *m, unsigned flags);
  * cannot be read or (in place) changed since it was checked.  n >= 16.
  */
 ssize_t msg_reader_read(struct msg_reader *r, char *p, size_t n, struct mc_err *err);
+/*
+ * The same in pieces of the reader's own: *p is the next piece, valid until
+ * the next call; returns its length, 0 at the end or -1 as msg_reader_read.
+ * For a large body a helper thread reads and converts ahead while the
+ * caller sends, so the two overlap (use one reader per thread).
+ */
+ssize_t msg_reader_next(struct msg_reader *r, const char **p, struct mc_err *err);
+/* Stops the helper if any, frees what the reader holds. */
 void msg_reader_done(struct msg_reader *r);
 
 /* Free everything and close the spool; m may be zeroed or already freed. */

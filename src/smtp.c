@@ -595,28 +595,32 @@ static int envelope(struct smtp_session *s, struct smtp_envelope *env, struct ms
     return accepted;
 }
 
+/*
+ * A piece of the body: small ones join the output buffer (a small message
+ * goes out with its final dot and QUIT in one write), large ones are
+ * written as they are, with no copy.
+ */
+static int body_piece(struct smtp_session *s, const char *p, size_t n, struct mc_err *err)
+{
+    if (s->out.len + n <= BODY_CHUNK)
+        return buf_add(&s->out, p, n) < 0 ? mc_err_set(err, MC_OSERR, "out of memory") : 0;
+    if (flush(s, err) < 0 || s->conn->ops->write(s->conn, p, n, err) < 0)
+        return -1;
+    return 0;
+}
+
 static int send_body(struct smtp_session *s, struct msg *m, bool bdat, struct mc_err *err)
 {
     struct msg_reader rd;
+    const char *p;
     ssize_t n = 0;
     int r = 0;
 
     msg_reader_init(&rd, m, bdat ? 0 : MSG_RD_STUFF);
     if (bdat)
         r = cmd(s, "BDAT %lld LAST", (long long)msg_size(m));
-    /* Read straight into the output buffer: the body is copied once on its way out. */
-    while (r == 0) {
-        char *p = buf_space(&s->out, BODY_CHUNK);
-        if (p == NULL) {
-            r = mc_err_set(err, MC_OSERR, "out of memory");
-            break;
-        }
-        if ((n = msg_reader_read(&rd, p, BODY_CHUNK, err)) <= 0)
-            break;
-        buf_commit(&s->out, (size_t)n);
-        if (s->out.len >= BODY_CHUNK)
-            r = flush(s, err);
-    }
+    while (r == 0 && (n = msg_reader_next(&rd, &p, err)) > 0)
+        r = body_piece(s, p, (size_t)n, err);
     msg_reader_done(&rd);
     if (r < 0 || n < 0) {
         s->broken = true;   /* the server has part of a message: never let it end */

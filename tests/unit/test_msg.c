@@ -128,6 +128,31 @@ static char *dump_flags(const struct msg *m, unsigned flags, size_t chunk, size_
     return p;
 }
 
+/* The same through msg_reader_next (with a helper thread for a large body). */
+static char *dump_next(const struct msg *m, unsigned flags, size_t *len)
+{
+    struct msg_reader r;
+    struct mc_err err;
+    size_t cap = 2 * (size_t)msg_size(m) + 3, n = 0;
+    char *p = malloc(cap);
+    const char *piece;
+    ssize_t k;
+
+    assert_non_null(p);
+    msg_reader_init(&r, m, flags);
+    while ((k = msg_reader_next(&r, &piece, &err)) > 0) {
+        assert_true(n + (size_t)k <= cap - 1);
+        memcpy(p + n, piece, (size_t)k);
+        n += (size_t)k;
+    }
+    msg_reader_done(&r);
+    if (k < 0)
+        fail_msg("msg_reader_next failed: %s", err.msg);
+    p[n] = '\0';
+    *len = n;
+    return p;
+}
+
 static char *dump_chunk(const struct msg *m, size_t chunk, size_t *len)
 {
     size_t n;
@@ -166,6 +191,7 @@ static void expect_reads(const struct msg *m, const char *want)
 {
     static const size_t chunks[] = {65536, 16, 17, 101};
     char *st = stuff(want), *got;
+    size_t n;
 
     for (size_t i = 0; i < sizeof chunks / sizeof chunks[0]; i++) {
         got = dump_chunk(m, chunks[i], NULL);
@@ -175,6 +201,9 @@ static void expect_reads(const struct msg *m, const char *want)
         assert_string_equal(got, st);
         free(got);
     }
+    got = dump_next(m, MSG_RD_STUFF, &n);
+    assert_string_equal(got, st);
+    free(got);
     free(st);
 }
 
@@ -1335,6 +1364,11 @@ static void big_round_trip(bool crlf, bool file)
     assert_int_equal(glen, wlen);
     assert_true(memcmp(got, want, wlen) == 0);
     free(got);
+    /* Over 4 MiB msg_reader_next reads ahead on a helper thread: the same octets. */
+    got = dump_next(&m, 0, &glen);
+    assert_int_equal(glen, wlen);
+    assert_true(memcmp(got, want, wlen) == 0);
+    free(got);
     msg_free(&m);
     free(in);
     free(want);
@@ -1428,6 +1462,57 @@ SPLIT_TEST(split_long_line_mime, "MIME-Version: 1.0\nSubject: s\n\n",
            false)
 SPLIT_TEST(split_lone_dot_ends, "Subject: s\n\n", ".\n", true)
 SPLIT_TEST(split_lone_dot_kept, "Subject: s\n\n", ".\n", false)
+
+/* The caller stops after one piece: the helper is stopped and joined, nothing leaks. */
+static void ahead_stopped_early(void **state)
+{
+    struct msg_opts o = opts();
+    struct msg m;
+    struct mc_err err;
+    struct msg_reader r;
+    const char *piece;
+    char *text = make_text(12 * 1024 * 1024, 5, false), *in = concat("Subject: s\n\n", text, "");
+
+    (void)state;
+    assert_int_equal(read_file(in, strlen(in), &o, &m, &err), 0);
+    for (int pieces = 0; pieces < 3; pieces++) {
+        msg_reader_init(&r, &m, MSG_RD_STUFF);
+        for (int i = 0; i < pieces; i++)
+            assert_true(msg_reader_next(&r, &piece, &err) > 0);
+        msg_reader_done(&r);
+    }
+    msg_free(&m);
+    free(in);
+    free(text);
+}
+
+/* A file cut short while it is read ahead: the error comes, never a clean end. */
+static void ahead_file_changed(void **state)
+{
+    struct msg_opts o = opts();
+    struct msg m;
+    struct mc_err err;
+    struct msg_reader r;
+    const char *piece;
+    char *text = make_text(12 * 1024 * 1024, 6, false), *in = concat("Subject: s\n\n", text, "");
+    ssize_t k;
+
+    (void)state;
+    assert_int_equal(read_file(in, strlen(in), &o, &m, &err), 0);
+    assert_true(m.body.in_place);
+    msg_reader_init(&r, &m, MSG_RD_STUFF);
+    assert_true(msg_reader_next(&r, &piece, &err) > 0);
+    assert_int_equal(ftruncate(m.body.fd, 6 * 1024 * 1024), 0);
+    while ((k = msg_reader_next(&r, &piece, &err)) > 0)
+        ;
+    msg_reader_done(&r);
+    assert_int_equal(k, -1);
+    assert_int_equal(err.cls, MC_IOERR);
+    assert_string_equal(err.msg, "the message file changed while it was being sent");
+    msg_free(&m);
+    free(in);
+    free(text);
+}
 
 static void big_lf_pipe(void **state)
 {
@@ -1591,6 +1676,8 @@ int main(void)
         cmocka_unit_test(to_undisclosed),
         cmocka_unit_test(added_fields_order),
         cmocka_unit_test(big_lf_pipe),
+        cmocka_unit_test(ahead_stopped_early),
+        cmocka_unit_test(ahead_file_changed),
         cmocka_unit_test(split_plain),
         cmocka_unit_test(split_bare_cr),
         cmocka_unit_test(split_nul),
