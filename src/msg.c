@@ -1463,7 +1463,8 @@ static ssize_t end_body(struct msg_reader *r, char *p, struct mc_err *err)
     size_t k = 0;
 
     if (b->in_place && !r->bol) {
-        memcpy(p, "\r\n", 2);
+        p[0] = '\r';
+        p[1] = '\n';
         k = 2;
         r->made += 2;
     }
