@@ -27,6 +27,7 @@
 
 #include "dns.h"
 #include "net.h"
+#include "ossl.h"
 #include "tls.h"
 #include "util.h"
 
@@ -607,5 +608,8 @@ void tls_describe(struct tls *t, struct buf *out)
 
 const char *tls_library_version(void)
 {
+    /* Not worth loading the library for (see ossl.c): the version it was built with. */
+    if (!ossl_loaded())
+        return OPENSSL_VERSION_TEXT " (built with; loaded on first use)";
     return OpenSSL_version(OPENSSL_VERSION);
 }
