@@ -655,6 +655,7 @@ mib() { awk '$1 == "n/a" { print; next } { printf "%.1f\n", $1 / 1024 }'; }
         echo "| $what | $(incl ir-tls-mc "$fa") | $(incl ir-tls-ms "$fb") |"
     done <<'STEPS'
 dynamic loading and relocation at start-up|_dl_start|_dl_start
+opening OpenSSL on first use (dlopen; mailcar only)|_dl_open|-
 TLS context (SSL_CTX_new)|SSL_CTX_new_ex|-
 loading the trust file|SSL_CTX_load_verify_locations|gnutls_certificate_set_x509_trust_file
 TLS handshake|SSL_do_handshake|gnutls_handshake
