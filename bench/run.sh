@@ -17,10 +17,10 @@ BENCH=$(cd "$(dirname "$0")" && pwd)
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
     OUT=${BENCH_OUT:-/tmp/mailcar-bench-quick}
-    N_SMALL=5 N_1M=2 N_10M=2 N_100M=1 N_RCPT=3 N_CRON=20 N_VER=5 N_WAN=2 N_QUEUE=100
+    N_SMALL=5 N_1M=2 N_10M=2 N_100M=1 N_T=1 N_RCPT=3 N_CRON=20 N_VER=5 N_WAN=2 N_QUEUE=100
 else
     OUT=${BENCH_OUT:-$BENCH}
-    N_SMALL=31 N_1M=9 N_10M=7 N_100M=5 N_RCPT=15 N_CRON=200 N_VER=31 N_WAN=7 N_QUEUE=1000
+    N_SMALL=31 N_1M=9 N_10M=7 N_100M=5 N_T=3 N_RCPT=15 N_CRON=200 N_VER=31 N_WAN=7 N_QUEUE=1000
 fi
 DELAY_MS=25 # one way, so the round trip is 50 ms
 RCPT=rcpt@example.test
@@ -266,6 +266,9 @@ for s in 1 10 100; do
     n=N_${s}M
     pair "${!n}" "big${s}-plain" "$W/msg-${s}m.eml" plain
     pair "${!n}" "big${s}-tls" "$W/msg-${s}m.eml" starttls
+    # The same with -t (recipients from the header block): memory must not grow either.
+    pair "$N_T" "big${s}-plain-t" "$W/msg-${s}m.eml" plain -t
+    pair "$N_T" "big${s}-tls-t" "$W/msg-${s}m.eml" starttls -t
 done
 
 # ---- 3. 1,000 recipients --------------------------------------------------------
@@ -544,6 +547,15 @@ mib() { awk '$1 == "n/a" { print; next } { printf "%.1f\n", $1 / 1024 }'; }
             echo " |"
         done
     done
+    for cl in mc ms; do
+        for m in plain tls; do
+            printf '| %s | %s with -t | –' "$([ $cl = mc ] && echo mailcar || echo msmtp)" "$([ $m = plain ] && echo plain || echo TLS)"
+            for s in 1 10 100; do printf ' | %s' "$(col "$R/big$s-$m-t-$cl.run" '$4' | med | mib)"; done
+            echo " |"
+        done
+    done
+    echo
+    echo "The rows with -t ($N_T runs each) take the recipients from the header block (To: of the message) instead of the command line."
     echo
     echo "![throughput and RSS against message size](throughput.png)"
     echo
