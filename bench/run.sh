@@ -38,6 +38,7 @@ have_cmd() { command -v "$1" >/dev/null 2>&1; }
 have_cmd msmtp || need+=(msmtp)
 have_cmd gnuplot || need+=(gnuplot-nox)
 have_cmd valgrind || need+=(valgrind)
+have_cmd strace || need+=(strace)
 have_cmd ip && have_cmd tc || need+=(iproute2)
 have_cmd cc || need+=(gcc libc6-dev)
 have_cmd openssl || need+=(openssl)
@@ -269,6 +270,16 @@ for s in 1 10 100; do
     # The same with -t (recipients from the header block): memory must not grow either.
     pair "$N_T" "big${s}-plain-t" "$W/msg-${s}m.eml" plain -t
     pair "$N_T" "big${s}-tls-t" "$W/msg-${s}m.eml" starttls -t
+done
+
+# Socket writes of one 10 MB send under strace (its own run: strace slows it down).
+for m in plain starttls; do
+    for cl in mc ms; do
+        if [ $cl = mc ]; then cmd=("${MC[@]}"); else cmd=("${MS[@]}"); fi
+        strace -f -qq -e trace=write,sendto,sendmsg -o "$R/strace-$m-$cl.txt" \
+            "${cmd[@]}" "$C/$m.conf" "$RCPT" < "$W/msg-10m.eml" > /dev/null 2>&1 ||
+            fail "strace $m $cl: exit status $?"
+    done
 done
 
 # ---- 3. 1,000 recipients --------------------------------------------------------
@@ -558,6 +569,23 @@ mib() { awk '$1 == "n/a" { print; next } { printf "%.1f\n", $1 / 1024 }'; }
     echo "The rows with -t ($N_T runs each) take the recipients from the header block (To: of the message) instead of the command line."
     echo
     echo "![throughput and RSS against message size](throughput.png)"
+    echo
+
+    echo "Socket writes for one 10 MB message, counted with \`strace -f -e trace=write,sendto,sendmsg\` (writes to standard output and error left out):"
+    echo
+    echo "| mode | client | writes | median octets per write | octets in writes of 16 KiB or more |"
+    echo "|---|---|---|---|---|"
+    for m in plain starttls; do
+        for cl in mc ms; do
+            # "PID call(FD, ...) = N": N for every FD above 2.
+            sed -nE 's/^[0-9]+ +(write|sendto|sendmsg)\(([0-9]+),.*= ([0-9]+)$/\2 \3/p' \
+                "$R/strace-$m-$cl.txt" 2>/dev/null | awk '$1 > 2 { print $2 }' | sort -n | awk -v m="$([ $m = plain ] && echo plain || echo STARTTLS+AUTH)" \
+                    -v c="$([ $cl = mc ] && echo mailcar || echo msmtp)" '
+                    { v[NR] = $1; t += $1; if ($1 >= 16384) big += $1 }
+                    END { if (NR == 0) { print "| " m " | " c " | n/a | n/a | n/a |"; exit }
+                          printf "| %s | %s | %d | %d | %.1f%% |\n", m, c, NR, v[int((NR + 1) / 2)], 100 * big / t }'
+        done
+    done
     echo
 
     # 3
