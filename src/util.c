@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <errno.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -142,4 +143,9 @@ int mc_mkdir_p(const char *path, mode_t mode)
         *p = '/';
     }
     return mkdir(buf, mode) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+bool mc_second_core(void)
+{
+    return sysconf(_SC_NPROCESSORS_ONLN) > 1;
 }

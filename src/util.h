@@ -38,4 +38,7 @@ int mc_mkdir_p(const char *path, mode_t mode);
 bool mc_streq_ci(const char *a, const char *b);
 bool mc_has_ctl(const char *s);  /* any byte < 0x20 or 0x7f */
 
+/* More than one processor online: a helper thread would have one of its own. */
+bool mc_second_core(void);
+
 #endif
