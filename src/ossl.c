@@ -83,14 +83,14 @@ bool ossl_loaded(void)
 #define FWD(ret, name, params, args) \
     HIDDEN ret name params \
     { \
-        static ret(*fn) params; \
+        static ret(*fn) params; /* NOLINT(bugprone-macro-parentheses): a parameter list */ \
         RESOLVE(fn, #name); \
         return fn args; \
     }
 #define FWD_VOID(name, params, args) \
     HIDDEN void name params \
     { \
-        static void(*fn) params; \
+        static void(*fn) params; /* NOLINT(bugprone-macro-parentheses) */ \
         RESOLVE(fn, #name); \
         fn args; \
     }
