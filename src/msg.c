@@ -1245,13 +1245,17 @@ static void msg_init(struct msg *m)
 /*
  * A regular file is read where it is: a duplicate of fd, for the reads
  * when sending, with the offset reading starts at.  -1 for anything else,
- * or when no descriptor is left (the spool then does the job).
+ * or when no descriptor is left (the spool then does the job).  Files with
+ * no size or no blocks are spooled too: /proc and /sys files are "regular"
+ * but made up at each read, so a second read need not match the first
+ * (`sendmail root < /proc/meminfo` would fail as a changed file).
  */
 static int place_open(int fd, off_t *base, off_t *size)
 {
     struct stat st;
 
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (*base = lseek(fd, 0, SEEK_CUR)) < 0)
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0 || st.st_blocks == 0 ||
+        (*base = lseek(fd, 0, SEEK_CUR)) < 0)
         return -1;
     *size = st.st_size;
     return fcntl(fd, F_DUPFD_CLOEXEC, 3);

@@ -153,3 +153,4 @@ def test_queued_from_a_file(run_mailcar, faultserver, tmp_path):
     assert r.code == 0, r.describe()
     want = send(run_mailcar, faultserver, MESSAGES['lf'], 'pipe', tmp_path)
     assert [normalise(d) for d in up.data] == [want]
+
