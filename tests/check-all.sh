@@ -2,7 +2,8 @@
 # The whole test suite, from a bare Debian 12 machine (as root) to a verdict:
 #   installs what is missing, then builds and runs `make check` twice
 #   (gcc -Werror; clang -Werror with ASan+UBSan), the message unit tests
-#   under ThreadSanitizer, then `make distcheck`,
+#   under ThreadSanitizer, the unit tests of a build that links OpenSSL
+#   (--disable-openssl-dlopen), then `make distcheck`,
 #   the man-page lint, cppcheck + clang-tidy (tests/lint.sh), the protocol and
 #   attack tests once under valgrind (tests/valgrind.sh) and a short run of
 #   every fuzz target.
@@ -50,10 +51,11 @@ item() {   # a single pass/fail check that is not a TAP suite
 bash tests/setup-debian.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
 item autogen ./autogen.sh
 
-build() {   # build DIR CC CFLAGS (in a subshell: the caller stays at the top)
+build() {   # build DIR CC CFLAGS [CONFIGURE-ARG...] (in a subshell: the caller stays at the top)
     local dir=$1 cc=$2 cflags=$3
+    shift 3
     (rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" &&
-        "$top/configure" --enable-werror CC="$cc" CFLAGS="$cflags" &&
+        "$top/configure" --enable-werror CC="$cc" CFLAGS="$cflags" "$@" &&
         make -j"$jobs")
 }
 
@@ -76,6 +78,13 @@ tsan_dir=$top/_build/clang-tsan
 item tsan-msg sh -c "rm -rf '$tsan_dir' && mkdir -p '$tsan_dir' && cd '$tsan_dir' &&
     '$top/configure' --enable-werror CC=clang CFLAGS='-g -O1 -fsanitize=thread' &&
     make -j$jobs tests/unit/test_msg && TSAN_OPTIONS=halt_on_error=1 ./tests/unit/test_msg"
+
+# OpenSSL linked the usual way (--disable-openssl-dlopen): it builds, links
+# libssl, and passes the unit layer.
+linked_dir=$top/_build/gcc-linked
+item build-linked build "$linked_dir" gcc "-g -O2" --disable-openssl-dlopen
+item check-linked sh -c "cd '$linked_dir' && ldd mailcar | grep -q libssl &&
+    MAILCAR_SKIP_INTEGRATION='the linked build runs the unit layer only' make -j$jobs check"
 
 item distcheck sh -c "cd '$gcc_dir' && MAILCAR_SKIP_INTEGRATION='distcheck runs the unit layer only; the integration layer ran above' make -j$jobs distcheck"
 item man-lint sh -c "mandoc -Tlint -Wwarning man/*.[0-9]"
