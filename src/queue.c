@@ -26,10 +26,12 @@
 
 void queue_crash_point(const char *step)
 {
-    const char *want = getenv("MAILCAR_TEST_CRASH");
+    const char *crash = getenv("MAILCAR_TEST_CRASH"), *stop = getenv("MAILCAR_TEST_STOP");
 
-    if (want && strcmp(want, step) == 0)
+    if (crash && strcmp(crash, step) == 0)
         kill(getpid(), SIGKILL);
+    if (stop && strcmp(stop, step) == 0)
+        kill(getpid(), SIGSTOP);   /* the test does something, then sends SIGCONT */
 }
 
 long long queue_now(void)
@@ -471,14 +473,21 @@ static void random_hex(char *out, size_t n)
     out[n - 1] = '\0';
 }
 
-/* Write e to a new temporary file in the directory; its name in tmp. */
+/*
+ * Write e to a new temporary file in the directory; its name in tmp, its
+ * descriptor, locked, in *fdp: the caller closes it once the file has its
+ * final name.  Without the lock a queue run's sweep could take it for debris
+ * (its age is judged by the queue's clock, which MAILCAR_NOW or a clock step
+ * moves) and remove it between write and rename.
+ */
 static int write_env_tmp(const struct queue *q, const char *id, const struct qenv *e, char *tmp,
-                         size_t tlen, struct mc_err *err)
+                         size_t tlen, int *fdp, struct mc_err *err)
 {
     struct buf b;
     char rnd[9];
     int fd, r;
 
+    *fdp = -1;
     random_hex(rnd, sizeof rnd);
     if (snprintf(tmp, tlen, "%s/.tmp-%s.env.%s", q->dir, id, rnd) >= (int)tlen)
         return mc_err_set(err, MC_IOERR, "queue path too long");
@@ -488,15 +497,19 @@ static int write_env_tmp(const struct queue *q, const char *id, const struct qen
         return mc_err_set(err, MC_DATAERR, "queue envelope too large");
     }
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    r = fd < 0 || write_all(fd, b.data, b.len) < 0 || fsync(fd) < 0 ? -1 : 0;
-    if (fd >= 0 && close(fd) < 0)
-        r = -1;
+    r = fd < 0 || flock(fd, LOCK_EX) < 0 || write_all(fd, b.data, b.len) < 0 || fsync(fd) < 0
+            ? -1
+            : 0;
     buf_release(&b);
     if (r < 0) {
         mc_err_set(err, MC_IOERR, "cannot write queue file '%s': %s", tmp, strerror(errno));
         unlink(tmp);
+        if (fd >= 0)
+            close(fd);
+        return -1;
     }
-    return r;
+    *fdp = fd;
+    return 0;
 }
 
 static int copy_body(int fd, const struct msg *m, struct mc_err *err)
@@ -533,7 +546,7 @@ int queue_add(struct queue *q, const struct qenv *e, const struct msg *m, char *
               struct mc_err *err)
 {
     char tmsg[4200], tenv[4200], fmsg[4200], fenv[4200];
-    int fd = -1, r = -1;
+    int fd = -1, efd = -1, r = -1;
 
     for (int tries = 0; fd < 0 && tries < 10; tries++) {
         new_id(q, id);
@@ -558,7 +571,7 @@ int queue_add(struct queue *q, const struct qenv *e, const struct msg *m, char *
         mc_err_set(err, MC_IOERR, "fsync '%s': %s", tmsg, strerror(errno));
         goto out;
     }
-    if (write_env_tmp(q, id, e, tenv, sizeof tenv, err) < 0)
+    if (write_env_tmp(q, id, e, tenv, sizeof tenv, &efd, err) < 0)
         goto out;
     queue_crash_point("enqueue-env");
     path_of(q, fmsg, sizeof fmsg, id, ".msg");
@@ -586,6 +599,8 @@ int queue_add(struct queue *q, const struct qenv *e, const struct msg *m, char *
 out:
     if (r < 0 && tmsg[0])
         unlink(tmsg);
+    if (efd >= 0)
+        close(efd);
     close(fd);
     return r;
 }
@@ -697,14 +712,19 @@ void queue_unlock(struct qitem *it)
 int queue_update(struct queue *q, struct qitem *it, struct mc_err *err)
 {
     char tmp[4200], final[4200];
+    int fd, r;
 
-    if (write_env_tmp(q, it->id, &it->env, tmp, sizeof tmp, err) < 0)
+    if (write_env_tmp(q, it->id, &it->env, tmp, sizeof tmp, &fd, err) < 0)
         return -1;
     path_of(q, final, sizeof final, it->id, ".env");
-    if (rename(tmp, final) < 0) {
+    r = rename(tmp, final);
+    if (r < 0) {
+        mc_err_set(err, MC_IOERR, "cannot rename into '%s': %s", final, strerror(errno));
         unlink(tmp);
-        return mc_err_set(err, MC_IOERR, "cannot rename into '%s': %s", final, strerror(errno));
     }
+    close(fd);
+    if (r < 0)
+        return -1;
     if (fsync_dir(q) < 0)
         return mc_err_set(err, MC_IOERR, "fsync '%s': %s", q->dir, strerror(errno));
     return 0;

@@ -160,7 +160,9 @@ int queue_sweep(struct queue *q, struct mc_err *err);
 
 /*
  * Testing aid: when $MAILCAR_TEST_CRASH names this step, the process kills
- * itself with SIGKILL there, so the tests can check every crash point.
+ * itself with SIGKILL there, so the tests can check every crash point; when
+ * $MAILCAR_TEST_STOP names it, it stops itself (SIGSTOP) for the test to act
+ * on the queue at that instant.
  */
 void queue_crash_point(const char *step);
 

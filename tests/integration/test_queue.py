@@ -409,6 +409,43 @@ def spawn(run_mailcar, args, lines, stdin=b'', env=None):
                             env=run_mailcar.env(env), cwd=run_mailcar.tmpdir)
 
 
+def wait_stopped(pid, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open('/proc/%d/stat' % pid) as f:
+            if f.read().rsplit(')', 1)[1].split()[0] == 'T':
+                return
+        time.sleep(0.01)
+    raise AssertionError('process %d did not stop' % pid)
+
+
+def test_queue_run_between_envelope_and_rename_keeps_the_enqueue(run_mailcar, faultserver,
+                                                                 qdir):
+    """A queue run whose clock is hours ahead (MAILCAR_NOW, or a clock step) sweeps
+    temporary files by age: it must not take an enqueue's envelope, written and not
+    yet renamed, for debris.  The enqueue stops itself at that instant."""
+    lines = merge_config(default_config(fs.free_port()), qconf(qdir))
+    p = spawn(run_mailcar, ['-f', SENDER, RCPT], lines, env={'MAILCAR_TEST_STOP': 'enqueue-env'})
+    p.stdin.write(message(7))
+    p.stdin.close()
+    try:
+        wait_stopped(p.pid)
+        assert any(f.startswith('.tmp-') and '.env.' in f for f in files(qdir)), files(qdir)
+        r = flush(run_mailcar, qdir, faultserver(tls=False), later=3 * HOUR)
+        assert r.code == 0, r.describe()
+    finally:
+        p.send_signal(signal.SIGCONT)
+    assert p.wait(30) == 0, p.stderr.read()
+    p.stdout.close()
+    p.stderr.close()
+    assert [m['from'] for m in queue_json(run_mailcar, qdir)] == [SENDER]
+    srv = faultserver(tls=False)
+    r = flush(run_mailcar, qdir, srv, later=4 * HOUR)
+    assert r.code == 0, r.describe()
+    assert len(accepted(srv)) == 1
+    assert files(qdir) == []
+
+
 def test_kill_9_at_random_instants_loses_nothing(run_mailcar, faultserver, qdir):
     lines = merge_config(default_config(fs.free_port()), qconf(qdir))
     rng = random.Random(4)
