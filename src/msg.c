@@ -28,7 +28,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -1116,7 +1115,6 @@ static int read_input(struct rd *r, int fd, char *in)
 
 /* ---- checking a large body on two cores --------------------------------- */
 
-
 /*
  * A large body in a regular file is checked on two cores: a helper thread
  * takes the second half while this one does the first (100 MB: 34 -> 20
@@ -1152,7 +1150,6 @@ static void start_half(struct rd *r, off_t at)
     ssize_t k;
     const char *nl;
     struct half *h;
-    sigset_t all, old;
     off_t split;
 
     r->split_tried = true;
@@ -1165,19 +1162,13 @@ static void start_half(struct rd *r, off_t at)
                        .split_tried = true, .base = split, .body_start = -1,
                        .line = 1, .in_body = true, .refuse_long = r->refuse_long};
     h->in = malloc(IO_SIZE + CARRY_MAX);
-    /* Signals are this thread's business. */
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    if (h->in == NULL || pthread_create(&h->tid, NULL, half_run, h) != 0) {
+    if (h->in == NULL || mc_thread_start(&h->tid, half_run, h) != 0) {
         free(h->in);
         free(h);
-        h = NULL;
+        return;
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (h) {
-        r->limit = split;   /* not h->r.base: the helper is already moving it */
-        r->half = h;
-    }
+    r->limit = split;   /* not h->r.base: the helper is already moving it */
+    r->half = h;
 }
 
 /* After our half: wait for the helper, then take its counts or, on an error, redo its half. */

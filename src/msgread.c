@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -280,7 +279,6 @@ static void ahead_free(struct msg_ahead *a)
 static struct msg_ahead *ahead_start(const struct msg_reader *r)
 {
     struct msg_ahead *a = calloc(1, sizeof *a);
-    sigset_t all, old;
     int rc = -1;
 
     if (a == NULL)
@@ -291,10 +289,7 @@ static struct msg_ahead *ahead_start(const struct msg_reader *r)
     for (unsigned i = 0; i < AHEAD_SLOTS; i++)
         if ((a->slot[i] = malloc(CHUNK_SIZE)) == NULL)
             goto out;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    rc = pthread_create(&a->tid, NULL, ahead_run, a);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    rc = mc_thread_start(&a->tid, ahead_run, a);
 out:
     if (rc != 0) {
         ahead_free(a);

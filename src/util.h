@@ -7,6 +7,7 @@
 #ifndef MC_UTIL_H
 #define MC_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -40,5 +41,8 @@ bool mc_has_ctl(const char *s);  /* any byte < 0x20 or 0x7f */
 
 /* More than one processor online: a helper thread would have one of its own. */
 bool mc_second_core(void);
+
+/* pthread_create for a helper that takes no signals (they are the main thread's). */
+int mc_thread_start(pthread_t *tid, void *(*fn)(void *), void *arg);
 
 #endif
