@@ -1491,18 +1491,29 @@ static void proc_file_spooled(void **state)
     close(fd);
 }
 
+/* m from a 12 MB file, its body in place: large enough to be read ahead. */
+static void read_big_file(uint32_t seed, struct msg *m)
+{
+    struct msg_opts o = opts();
+    struct mc_err err;
+    char *text = make_text(12 * 1024 * 1024, seed, false), *in = concat("Subject: s\n\n", text, "");
+
+    assert_int_equal(read_file(in, strlen(in), &o, m, &err), 0);
+    assert_true(m->body.in_place);
+    free(in);
+    free(text);
+}
+
 /* The caller stops after one piece: the helper is stopped and joined, nothing leaks. */
 static void ahead_stopped_early(void **state)
 {
-    struct msg_opts o = opts();
     struct msg m;
     struct mc_err err;
     struct msg_reader r;
     const char *piece;
-    char *text = make_text(12 * 1024 * 1024, 5, false), *in = concat("Subject: s\n\n", text, "");
 
     (void)state;
-    assert_int_equal(read_file(in, strlen(in), &o, &m, &err), 0);
+    read_big_file(5, &m);
     for (int pieces = 0; pieces < 3; pieces++) {
         msg_reader_init(&r, &m, MSG_RD_STUFF);
         for (int i = 0; i < pieces; i++)
@@ -1510,24 +1521,19 @@ static void ahead_stopped_early(void **state)
         msg_reader_done(&r);
     }
     msg_free(&m);
-    free(in);
-    free(text);
 }
 
 /* A file cut short while it is read ahead: the error comes, never a clean end. */
 static void ahead_file_changed(void **state)
 {
-    struct msg_opts o = opts();
     struct msg m;
     struct mc_err err;
     struct msg_reader r;
     const char *piece;
-    char *text = make_text(12 * 1024 * 1024, 6, false), *in = concat("Subject: s\n\n", text, "");
     ssize_t k;
 
     (void)state;
-    assert_int_equal(read_file(in, strlen(in), &o, &m, &err), 0);
-    assert_true(m.body.in_place);
+    read_big_file(6, &m);
     msg_reader_init(&r, &m, MSG_RD_STUFF);
     assert_true(msg_reader_next(&r, &piece, &err) > 0);
     assert_int_equal(ftruncate(m.body.fd, 6 * 1024 * 1024), 0);
@@ -1538,8 +1544,6 @@ static void ahead_file_changed(void **state)
     assert_int_equal(err.cls, MC_IOERR);
     assert_string_equal(err.msg, "the message file changed while it was being sent");
     msg_free(&m);
-    free(in);
-    free(text);
 }
 
 static void big_lf_pipe(void **state)
