@@ -48,37 +48,43 @@ def test_starttls_loads_openssl(needs_dlopen, faultserver, run_mailcar, tls_cert
     assert len(srv.messages) == 1
 
 
-def hide_prefix(path):
-    """argv prefix: run with the file at path replaced by an empty one (root only)."""
-    return ['unshare', '-m', 'sh', '-c', 'mount --bind /dev/null "$0" && exec "$@"', path]
+def replace_prefix(path, by):
+    """argv prefix: run with the file at path replaced by the file by (root only)."""
+    return ['unshare', '-m', 'sh', '-c', 'mount --bind "$1" "$0" && shift && exec "$@"', path, by]
 
 
-def libssl_path(binary):
-    # The file the dynamic linker would find for the name mailcar opens.
+def lib_path(name):
+    # The file the dynamic linker would find for name.
     out = subprocess.run(['ldconfig', '-p'], capture_output=True, text=True).stdout
     for line in out.splitlines():
-        if 'libssl.so.3 ' in line and '=>' in line:
+        if name + ' ' in line and '=>' in line:
             return line.split('=>')[1].strip()
     return None
 
 
+# libssl.so.3 as an empty file (cannot be loaded), or as libcrypto (loads, lacks SSL_*).
+@pytest.mark.parametrize('by, why', [('/dev/null', b'cannot load OpenSSL, needed for TLS: '),
+                                     ('libcrypto.so.3', b'OpenSSL (libssl.so.3) lacks ')],
+                         ids=['missing', 'wrong-library'])
 def test_without_openssl_tls_exits_71_before_sending(needs_dlopen, faultserver, run_mailcar,
-                                                     tls_certs):
+                                                     tls_certs, by, why):
     if os.geteuid() != 0:
-        pytest.skip('hiding the library needs root (a private mount namespace)')
-    path = libssl_path(run_mailcar.binary)
-    if path is None:
-        pytest.skip('ldconfig does not list libssl.so.3')
+        pytest.skip('replacing the library needs root (a private mount namespace)')
+    path = lib_path('libssl.so.3')
+    if not by.startswith('/'):
+        by = lib_path(by)
+    if path is None or by is None:
+        pytest.skip('ldconfig does not list libssl.so.3 and libcrypto.so.3')
     srv = faultserver(responder=fs.Responder(caps=['PIPELINING', 'STARTTLS']))
     cfg, _ = run_mailcar.write_config(['account default', 'host localhost', 'port %d' % srv.port,
                                        'tls on', 'tls_trust_file %s' % tls_certs.ca,
                                        'from s@example.test', 'timeout 5'])
-    p = subprocess.run(hide_prefix(path) + [run_mailcar.binary, '-C', cfg, 'rcpt@example.test'],
-                       input=MSG, capture_output=True, env=run_mailcar.env(), timeout=30)
+    argv = replace_prefix(path, by) + [run_mailcar.binary, '-C', cfg, 'rcpt@example.test']
+    p = subprocess.run(argv, input=MSG, capture_output=True, env=run_mailcar.env(), timeout=30)
     srv.wait_idle(2)
     srv.stop()
     assert p.returncode == 71, p.stderr
-    assert p.stderr.startswith(b'mailcar: cannot load OpenSSL, needed for TLS: '), p.stderr
+    assert p.stderr.startswith(b'mailcar: ' + why), p.stderr
     assert len(p.stderr.splitlines()) == 1, p.stderr
     assert srv.messages == []
     assert not any(l.startswith(b'MAIL') for l in srv.commands.splitlines())
